@@ -1,0 +1,152 @@
+/**
+ * Environment → typed Config. The one place where defaults live.
+ *
+ * Every setting is one row of SETTINGS: its environment name, its default as
+ * an operator would write it, a one-line meaning and a valibot schema. The
+ * same table drives validation, `--help` and README, so they cannot drift.
+ * Names from CONTRACT §6 keep the deployed services' meaning.
+ */
+import * as v from "valibot";
+
+type Schema = v.GenericSchema<string, unknown>;
+interface Setting {
+  readonly env: string;
+  /** Undefined = unset by default. */
+  readonly default?: string;
+  readonly help: string;
+  readonly schema: Schema;
+  /** Hidden from --help output values (passwords). */
+  readonly secret?: boolean;
+}
+
+const int = (min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(/^-?\d+$/, "must be a whole number"),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
+const bool = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(["true", "false", "1", "0", "yes", "no", ""], "must be true or false"),
+  v.transform((s) => s === "true" || s === "1" || s === "yes"),
+);
+const text = v.pipe(v.string(), v.trim());
+const nonEmpty = v.pipe(text, v.minLength(1, "must not be empty"));
+const urlWith = (schemes: string[]) =>
+  v.pipe(
+    text,
+    v.url("must be a URL"),
+    v.check(
+      (s) => schemes.includes(new URL(s).protocol),
+      `must start with ${schemes.map((p) => p + "//").join(" or ")}`,
+    ),
+  );
+// Port 0 lets the OS choose (tests run many processes side by side).
+const port = int(0, 65535);
+const list = v.pipe(
+  v.string(),
+  v.transform((s) => s.split(",").map((t) => t.trim()).filter((t) => t.length > 0)),
+);
+
+export const SETTINGS = {
+  rabbitmqUrl: { env: "RABBITMQ_URL", default: "amqp://guest:guest@localhost:5672/", help: "AMQP URL; its path is the vhost", schema: urlWith(["amqp:", "amqps:"]), secret: true },
+  databaseUrl: { env: "DATABASE_URL", help: "postgres:// URL; wins over the DB_* parts when set", schema: urlWith(["postgres:", "postgresql:"]), secret: true },
+  dbHost: { env: "DB_HOST", default: "localhost", help: "PostgreSQL host", schema: nonEmpty },
+  dbPort: { env: "DB_PORT", default: "5432", help: "PostgreSQL port", schema: int(1, 65535) },
+  dbUser: { env: "DB_USER", default: "postgres", help: "PostgreSQL user", schema: nonEmpty },
+  dbPassword: { env: "DB_PASSWORD", default: "", help: "PostgreSQL password", schema: v.string(), secret: true },
+  dbName: { env: "DB_NAME", default: "manman", help: "PostgreSQL database", schema: nonEmpty },
+  dbSslMode: { env: "DB_SSL_MODE", default: "disable", help: "disable, allow, prefer, require, verify-ca or verify-full", schema: v.picklist(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"], "must be one of disable, allow, prefer, require, verify-ca, verify-full") },
+  // 10 connections: two cores cannot use more in parallel, and it leaves room
+  // on a shared ManManV2 database (PostgreSQL's default max_connections is 100).
+  dbPoolMax: { env: "DB_POOL_MAX", default: "10", help: "most database connections this process opens", schema: int(1, 1000) },
+  // 5 s: every statement here touches one or a few rows by key; anything
+  // slower is a stuck lock or an outage, better retried than waited on.
+  dbStatementTimeoutMs: { env: "DB_STATEMENT_TIMEOUT_MS", default: "5000", help: "server-side statement_timeout for every query, ms", schema: int(100, 600_000) },
+  queueName: { env: "QUEUE_NAME", default: "processor-events", help: "event queue (its dead-letter queue is <name>-dlq)", schema: nonEmpty },
+  queueType: { env: "QUEUE_TYPE", default: "classic", help: "type when the event queue is created: classic (as deployed) or quorum", schema: v.picklist(["classic", "quorum"], "must be classic or quorum") },
+  externalExchange: { env: "EXTERNAL_EXCHANGE", default: "external", help: "topic exchange for derived events", schema: nonEmpty },
+  // 256: enough unacked messages to keep every pool connection busy through a
+  // broker round trip (RabbitMQ advises 100-300 for throughput), small enough
+  // that a drain on SIGTERM finishes well within 30 s.
+  prefetch: { env: "PREFETCH", default: "256", help: "unacked event messages in flight (1 = the deployed services' design)", schema: int(1, 65535) },
+  maxRetries: { env: "MAX_RETRIES", default: "5", help: "attempts after a message's own transient failure before it is dead-lettered", schema: int(0, 100) },
+  maxMessageBytes: { env: "MAX_MESSAGE_BYTES", default: "1048576", help: "larger event bodies are dead-lettered unparsed", schema: int(64, 128 * 1024 * 1024) },
+  logLevel: { env: "LOG_LEVEL", default: "info", help: "debug, info, warn or error", schema: v.pipe(text, v.toLowerCase(), v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error")) },
+  healthCheckPort: { env: "HEALTH_CHECK_PORT", default: "8080", help: "HTTP port: health, readiness, Connect/gRPC-Web, viewer", schema: port },
+  grpcPort: { env: "GRPC_PORT", default: "50053", help: "native gRPC (HTTP/2 cleartext) port", schema: port },
+  staleHostThresholdSeconds: { env: "STALE_HOST_THRESHOLD_SECONDS", default: "10", help: "an online host silent this long goes offline", schema: int(1, 86_400) },
+  staleSessionThresholdSeconds: { env: "STALE_SESSION_THRESHOLD_SECONDS", default: "30", help: "a pending/starting/stopping session unchanged this long becomes lost", schema: int(1, 86_400 * 7) },
+  // 1 s: detection within threshold + 2 s needs a sweep at least every 2 s;
+  // each sweep is one indexed UPDATE, cheap enough to run every second.
+  staleCheckIntervalSeconds: { env: "STALE_CHECK_INTERVAL_SECONDS", default: "1", help: "how often the stale sweeps run", schema: int(1, 3600) },
+  shutdownTimeoutSeconds: { env: "SHUTDOWN_TIMEOUT_SECONDS", default: "30", help: "longest graceful drain on SIGTERM before connections are closed", schema: int(1, 3600) },
+  logBufferTtl: { env: "LOG_BUFFER_TTL", default: "180", help: "seconds a session's log buffer is kept after its last line", schema: int(1, 86_400) },
+  logBufferMaxMessages: { env: "LOG_BUFFER_MAX_MESSAGES", default: "500", help: "lines kept per session", schema: int(1, 1_000_000) },
+  // 64 KiB: a few screens of text; longer single lines are stack dumps or
+  // binary noise, and 500 of them per session still fit in memory.
+  logLineMaxBytes: { env: "LOG_LINE_MAX_BYTES", default: "65536", help: "longer log lines are truncated with a marker", schema: int(256, 16 * 1024 * 1024) },
+  debugLogOutput: { env: "DEBUG_LOG_OUTPUT", default: "false", help: "echo every session log line to stdout", schema: bool },
+  logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, required by LogProcessor calls; unset = open", schema: list, secret: true },
+  s3Bucket: { env: "S3_BUCKET", help: "log archive bucket (accepted for compatibility)", schema: text },
+  s3Region: { env: "S3_REGION", help: "log archive region (accepted for compatibility)", schema: text },
+  s3Endpoint: { env: "S3_ENDPOINT", help: "log archive endpoint (accepted for compatibility)", schema: text },
+  s3AccessKey: { env: "S3_ACCESS_KEY", help: "log archive access key (accepted for compatibility)", schema: text, secret: true },
+  s3SecretKey: { env: "S3_SECRET_KEY", help: "log archive secret key (accepted for compatibility)", schema: text, secret: true },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+type Value<K extends keyof Settings> = v.InferOutput<Settings[K]["schema"]>;
+type WithDefault = { [K in keyof Settings]: Settings[K] extends { default: string } ? K : never }[keyof Settings];
+export type Config = { [K in WithDefault]: Value<K> } & {
+  [K in Exclude<keyof Settings, WithDefault>]?: Value<K>;
+} & {
+  /** The connection URL actually used: DATABASE_URL, or one built from DB_*. */
+  readonly postgresUrl: string;
+};
+
+export type ConfigResult =
+  | { ok: true; config: Config }
+  | { ok: false; problems: string[] };
+
+/** Reads every setting; collects every problem instead of stopping at the first. */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
+    const raw = env[setting.env] ?? setting.default;
+    if (raw === undefined) continue;
+    const result = v.safeParse(setting.schema, raw);
+    if (result.success) out[key] = result.output;
+    else {
+      const shown = setting.secret ? "(hidden)" : JSON.stringify(raw);
+      problems.push(`${setting.env}=${shown}: ${result.issues.map((i) => i.message).join("; ")}`);
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  const c = out as Omit<Config, "postgresUrl">;
+  return { ok: true, config: { ...c, postgresUrl: c.databaseUrl ?? postgresUrlFromParts(c) } as Config };
+}
+
+function postgresUrlFromParts(c: Pick<Config, "dbHost" | "dbPort" | "dbUser" | "dbPassword" | "dbName" | "dbSslMode">): string {
+  const u = new URL("postgres://localhost");
+  u.hostname = c.dbHost;
+  u.port = String(c.dbPort);
+  u.username = encodeURIComponent(c.dbUser);
+  u.password = encodeURIComponent(c.dbPassword);
+  u.pathname = "/" + encodeURIComponent(c.dbName);
+  u.searchParams.set("sslmode", c.dbSslMode);
+  return u.toString();
+}
+
+/** Lines for `--help`: every variable with its default. */
+export function describeSettings(): string[] {
+  const rows = Object.values(SETTINGS) as Setting[];
+  const width = Math.max(...rows.map((s) => s.env.length));
+  return rows.map((s) => `  ${s.env.padEnd(width)}  ${s.help}${s.default !== undefined && !s.secret ? ` (default: ${s.default === "" ? '""' : s.default})` : ""}`);
+}

@@ -1,0 +1,43 @@
+/**
+ * The PostgreSQL pool (postgres.js). Timeouts everywhere, because postgres.js
+ * on Bun has been seen to hang after idle (porsager/postgres#708, #817, #851)
+ * and a query otherwise waits for a pool connection without limit.
+ */
+import postgres from "postgres";
+
+export type Sql = postgres.Sql<{ bigint: bigint }>;
+
+export interface PoolOptions {
+  url: string;
+  max: number;
+  statementTimeoutMs: number;
+  /** Application name shown in pg_stat_activity. */
+  name?: string;
+}
+
+export function createPool(options: PoolOptions): Sql {
+  return postgres(options.url, {
+    max: options.max,
+    // 30 s idle: close connections a quiet process doesn't need; 30 min
+    // lifetime: survive failovers and pgbouncer rotations without a restart.
+    idle_timeout: 30,
+    max_lifetime: 30 * 60,
+    // 5 s to connect: a reachable database answers in milliseconds; longer
+    // means it is down, and the caller's retry loop takes over.
+    connect_timeout: 5,
+    onnotice: () => {},
+    connection: {
+      application_name: options.name ?? "manman-processor",
+      statement_timeout: options.statementTimeoutMs,
+    },
+    types: {
+      bigint: postgres.BigInt,
+    },
+  }) as unknown as Sql;
+}
+
+/** True when the database answers a trivial query. */
+export async function databaseAnswers(sql: Sql): Promise<boolean> {
+  await sql`SELECT 1`;
+  return true;
+}

@@ -1,0 +1,47 @@
+/**
+ * The Hono app on HEALTH_CHECK_PORT: liveness, readiness, and whatever the
+ * other components mount (Connect/gRPC-Web routes, the log viewer).
+ */
+import { Hono } from "hono";
+import type { RequestContext } from "../runtime/index.ts";
+
+export type AppEnv = { Bindings: RequestContext };
+export type App = Hono<AppEnv>;
+
+/** A part of the process that must be up for it to be ready. */
+export interface ReadinessCheck {
+  /** Named as an operator would: "database", "broker", "event_consumer". */
+  name: string;
+  /** True when up. May throw or reject, which counts as down with that reason. */
+  check(): boolean | Promise<boolean>;
+}
+
+// 2 s: a readiness probe must answer before the kubelet's default 1 s…10 s
+// probe timeout; a database slower than this is as good as down.
+const CHECK_TIMEOUT_MS = 2000;
+
+export function createHttpApp(checks: ReadinessCheck[]): App {
+  const app = new Hono<AppEnv>();
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const results = await Promise.all(checks.map(runCheck));
+    const parts = Object.fromEntries(results.map((r) => [r.name, r.up ? "up" : r.reason ? `down: ${r.reason}` : "down"]));
+    const ready = results.every((r) => r.up);
+    return c.json({ status: ready ? "ready" : "not ready", ...parts }, ready ? 200 : 503);
+  });
+  return app;
+}
+
+async function runCheck(check: ReadinessCheck): Promise<{ name: string; up: boolean; reason?: string }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+    });
+    return { name: check.name, up: await Promise.race([Promise.resolve(check.check()), timeout]) };
+  } catch (err) {
+    return { name: check.name, up: false, reason: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}

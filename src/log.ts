@@ -1,0 +1,58 @@
+/**
+ * One JSON object per line on stdout: time, level, msg, then the fields that
+ * apply (routing_key, server_id, session_id, error, …). Shaped like
+ * `Pick<Console, "debug" | "info" | "warn" | "error">` so it can be handed to
+ * libraries (amqp-client) that log through a console-like object.
+ */
+export type Level = "debug" | "info" | "warn" | "error";
+export type Fields = Record<string, unknown>;
+export type Logger = {
+  [L in Level]: (msg: string, ...rest: unknown[]) => void;
+} & { child(fields: Fields): Logger; enabled(level: Level): boolean };
+
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  level?: Level;
+  /** Where lines go; one call per line, newline included. */
+  write?: (line: string) => void;
+  now?: () => Date;
+}
+
+export function createLogger(options: LoggerOptions = {}, base: Fields = {}): Logger {
+  const min = ORDER[options.level ?? "info"];
+  const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  const now = options.now ?? (() => new Date());
+  const emit = (level: Level, msg: string, rest: unknown[]) => {
+    if (ORDER[level] < min) return;
+    const entry: Fields = { time: now().toISOString(), level, msg, ...base };
+    for (const extra of rest) {
+      if (extra instanceof Error) entry.error = extra.message;
+      else if (extra !== null && typeof extra === "object") Object.assign(entry, normalise(extra as Fields));
+      else if (extra !== undefined) entry.detail = entry.detail === undefined ? String(extra) : `${entry.detail} ${String(extra)}`;
+    }
+    write(safeStringify(entry) + "\n");
+  };
+  return {
+    debug: (msg, ...rest) => emit("debug", msg, rest),
+    info: (msg, ...rest) => emit("info", msg, rest),
+    warn: (msg, ...rest) => emit("warn", msg, rest),
+    error: (msg, ...rest) => emit("error", msg, rest),
+    child: (fields) => createLogger(options, { ...base, ...fields }),
+    enabled: (level) => ORDER[level] >= min,
+  };
+}
+
+/** Errors become their message; bigints become numbers or strings. */
+function normalise(fields: Fields): Fields {
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v.message : v;
+  return out;
+}
+
+function safeStringify(entry: Fields): string {
+  return JSON.stringify(entry, (_k, v) => (typeof v === "bigint" ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v));
+}
+
+/** A logger that drops everything (tests, benchmarks). */
+export const silentLogger: Logger = createLogger({ level: "error", write: () => {} });

@@ -1,0 +1,30 @@
+/** Bun twin of the runtime adapter: Bun.serve. */
+import type { Runtime, ServeOptions, Served } from "./types.ts";
+
+declare const Bun: {
+  serve(options: unknown): {
+    port: number;
+    timeout(req: Request, seconds: number): void;
+    stop(closeActiveConnections?: boolean): Promise<void>;
+  };
+};
+
+export const bunRuntime: Runtime = {
+  name: "bun",
+  async serve({ port, hostname, fetch, signal }: ServeOptions): Promise<Served> {
+    const server = Bun.serve({
+      port,
+      hostname: hostname ?? "0.0.0.0",
+      // Plain requests (health, unary RPC) finish in milliseconds; 30 s
+      // tolerates slow clients. Streams opt out per request with keepOpen().
+      idleTimeout: 30,
+      fetch: (req: Request) => fetch(req, { keepOpen: () => server.timeout(req, 0) }),
+    });
+    let resolveStopped!: () => void;
+    const stopped = new Promise<void>((r) => (resolveStopped = r));
+    const stop = () => void server.stop(true).finally(resolveStopped);
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+    return { port: server.port, stopped };
+  },
+};
