@@ -4,6 +4,8 @@
  * `Pick<Console, "debug" | "info" | "warn" | "error">` so it can be handed to
  * libraries (amqp-client) that log through a console-like object.
  */
+import process from "node:process";
+
 export type Level = "debug" | "info" | "warn" | "error";
 export type Fields = Record<string, unknown>;
 export type Logger = {

@@ -55,7 +55,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE IF NOT EXISTS processor_outbox (
         id          BIGSERIAL PRIMARY KEY,
         routing_key TEXT NOT NULL,
-        body        TEXT NOT NULL,
+        payload     JSONB NOT NULL,
         created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
       );
     `,

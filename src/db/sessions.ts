@@ -1,0 +1,72 @@
+/**
+ * The session status statement: the conditional move, the superseding of
+ * older sessions of the same game server config, and the outbox events, in
+ * one statement. It reports the status it found, so the caller can tell a
+ * stale redelivery from a forward skip without a second, racy read.
+ */
+import type { Sql } from "./pool.ts";
+import type { OutboxEvent } from "./outbox.ts";
+import { ACTIVE_STATES, ANNOUNCED_STATES, TERMINAL_STATES, type SessionState } from "../events/session-machine.ts";
+
+export interface SessionMove {
+  sessionId: number;
+  to: SessionState;
+  /** Only stored on terminal states, as in the deployed service. */
+  exitCode: number | null;
+  /** The states this move is legal from (the state machine's answer). */
+  from: SessionState[];
+}
+
+export interface SessionChange {
+  /** Null when no session has that id (sessions are created by the API). */
+  previousStatus: SessionState | null;
+  moved: boolean;
+  /** Sessions of the same sgc_id that this one stopped by starting to run. */
+  superseded: number[];
+  events: OutboxEvent[];
+}
+
+export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChange> {
+  const terminal = TERMINAL_STATES.includes(m.to);
+  const announce = ANNOUNCED_STATES.includes(m.to);
+  const running = m.to === "running";
+  const [row] = await sql<{ previous: SessionState | null; moved: boolean; superseded: number[] | null; events: OutboxEvent[] }[]>`
+    WITH cur AS (
+      SELECT session_id, status FROM sessions WHERE session_id = ${m.sessionId} FOR UPDATE
+    ), moved AS (
+      UPDATE sessions s SET
+        status = ${m.to},
+        updated_at = now(),
+        started_at = CASE WHEN ${running}::boolean THEN now() ELSE s.started_at END,
+        ended_at = CASE WHEN ${terminal}::boolean THEN now() ELSE s.ended_at END,
+        exit_code = CASE WHEN ${terminal}::boolean THEN ${m.exitCode}::integer ELSE s.exit_code END
+      FROM cur
+      WHERE s.session_id = cur.session_id AND cur.status = ANY(${sql.array(m.from)}::text[])
+      RETURNING s.session_id, s.sgc_id, s.status, s.exit_code
+    ), superseded AS (
+      UPDATE sessions o SET status = 'stopped', ended_at = now(), updated_at = now()
+      FROM moved
+      WHERE ${running}::boolean AND o.sgc_id = moved.sgc_id AND o.session_id <> moved.session_id
+        AND o.status = ANY(${sql.array(ACTIVE_STATES as SessionState[])}::text[])
+      RETURNING o.session_id, o.sgc_id
+    ), events AS (
+      INSERT INTO processor_outbox (routing_key, payload)
+      SELECT 'manman.session.' || status,
+             jsonb_strip_nulls(jsonb_build_object('session_id', session_id, 'sgc_id', sgc_id, 'status', status, 'exit_code', exit_code))
+      FROM moved WHERE ${announce}::boolean
+      UNION ALL
+      SELECT 'manman.session.stopped', jsonb_build_object('session_id', session_id, 'sgc_id', sgc_id, 'status', 'stopped')
+      FROM superseded
+      RETURNING id, routing_key, payload
+    )
+    SELECT (SELECT status FROM cur) AS previous,
+           EXISTS (SELECT 1 FROM moved) AS moved,
+           (SELECT array_agg(session_id ORDER BY session_id) FROM superseded) AS superseded,
+           COALESCE((SELECT json_agg(events ORDER BY id) FROM events), '[]') AS events`;
+  return {
+    previousStatus: row!.previous,
+    moved: row!.moved,
+    superseded: (row!.superseded ?? []).map(Number),
+    events: row!.events,
+  };
+}

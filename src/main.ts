@@ -1,0 +1,63 @@
+/**
+ * The entry point: command line → config → service; signals. A first
+ * SIGTERM/SIGINT drains gracefully, a second exits at once.
+ */
+import process from "node:process";
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./log.ts";
+import { createPool } from "./db/pool.ts";
+import { migrate } from "./db/migrate.ts";
+import { startService } from "./service.ts";
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? "serve";
+  if (command !== "serve" && command !== "migrate") {
+    process.stderr.write(`unknown command ${JSON.stringify(command)}; use serve or migrate\n`);
+    return 2;
+  }
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    for (const p of loaded.problems) process.stderr.write(`config: ${p}\n`);
+    return 2;
+  }
+  const config = loaded.config;
+  const logger = createLogger({ level: config.logLevel });
+
+  if (command === "migrate") {
+    const sql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 60_000 });
+    try {
+      const r = await migrate(sql);
+      logger.info("migrated database", { applied: r.applied, already_applied: r.alreadyApplied });
+      return 0;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string) => {
+    signals++;
+    if (signals === 1) {
+      logger.info("received signal; draining (send again to exit at once)", { signal: name });
+      controller.abort();
+    } else {
+      logger.warn("second signal; exiting at once", { signal: name });
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+
+  const service = await startService({ config, logger, signal: controller.signal });
+  await service.stopped;
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "fatal", error: err instanceof Error ? err.message : String(err) })}\n`);
+    process.exit(1);
+  },
+);

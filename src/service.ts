@@ -1,0 +1,116 @@
+/**
+ * The composition root: config → adapters → components → serve. Everything
+ * long-lived takes the one AbortSignal; `stopped` settles once the consumer
+ * has drained and every connection is closed.
+ */
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { currentRuntime, type Runtime } from "./runtime/index.ts";
+import { createPool, databaseAnswers, type Sql } from "./db/pool.ts";
+import { migrate } from "./db/migrate.ts";
+import { setHostStatus, recordHeartbeat } from "./db/hosts.ts";
+import { moveSession } from "./db/sessions.ts";
+import { DatabaseWatch } from "./db/watch.ts";
+import { connectBroker, errorMessage } from "./amqp/connection.ts";
+import { declareEventTopology } from "./amqp/topology.ts";
+import { confirmedPublisher } from "./amqp/publisher.ts";
+import { Announcer } from "./events/announce.ts";
+import { startEventConsumer } from "./events/consumer.ts";
+import type { EventStore } from "./events/apply.ts";
+import { startStaleSweeps } from "./stale/sweeper.ts";
+import { createHttpApp } from "./http/app.ts";
+import { backoff, sleep } from "./util/time.ts";
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  signal: AbortSignal;
+  runtime?: Runtime;
+  metrics?: Metrics;
+}
+
+export interface Service {
+  httpPort: number;
+  grpcPort: number;
+  metrics: Metrics;
+  stopped: Promise<void>;
+}
+
+export async function startService({ config, logger, signal, runtime = currentRuntime(), metrics = new Metrics() }: ServiceOptions): Promise<Service> {
+  const sql = createPool({ url: config.postgresUrl, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
+  await migrateWhenReachable(sql, logger, signal);
+
+  const session = await connectBroker({
+    url: config.rabbitmqUrl,
+    logger,
+    signal,
+    onConnect: async (s) => {
+      await declareEventTopology(s, config, logger);
+      // logs: declare the log ingest topology here
+    },
+  });
+  const publisher = confirmedPublisher(session);
+  const announcer = new Announcer({ sql, publisher, exchange: config.externalExchange, logger, metrics });
+  const database = new DatabaseWatch(() => databaseAnswers(sql), logger, metrics, signal);
+  const store: EventStore = {
+    setHostStatus: (id, status) => setHostStatus(sql, id, status),
+    recordHeartbeat: (id) => recordHeartbeat(sql, id),
+    moveSession: (move) => moveSession(sql, move),
+  };
+  const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });
+  const sweeps = startStaleSweeps(
+    { hostThresholdSeconds: config.staleHostThresholdSeconds, sessionThresholdSeconds: config.staleSessionThresholdSeconds, intervalSeconds: config.staleCheckIntervalSeconds },
+    { sql, announcer, logger, metrics },
+    signal,
+  );
+  const relay = announcer.runRelay(signal);
+
+  const app = createHttpApp([
+    { name: "database", check: () => databaseAnswers(sql) },
+    { name: "broker", check: () => !session.closed },
+    { name: "event_consumer", check: () => consumer.attached() },
+  ]);
+  app.get("/metrics", (c) => {
+    metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", consumer.inFlight());
+    return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
+  });
+  // logs: mount the LogProcessor routes here
+  // viewer: mount the viewer here
+
+  // HTTP stays up while the consumer drains, so probes see /readyz go 503.
+  const httpStop = new AbortController();
+  const http = await runtime.serve({ port: config.healthCheckPort, fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
+  const grpcPort = 0;
+  logger.info("manman-processor ready", { http_port: http.port, grpc_port: grpcPort, queue: config.queueName });
+
+  const stopped = (async () => {
+    await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+    logger.info("shutting down: no new messages, draining in-flight ones");
+    await consumer.stopped;
+    await Promise.all([sweeps.stopped, relay]);
+    httpStop.abort();
+    await Promise.race([http.stopped, sleep(2000)]);
+    await session.stop().catch(() => {});
+    await sql.end({ timeout: 5 });
+    logger.info("stopped");
+  })();
+
+  return { httpPort: http.port, grpcPort, metrics, stopped };
+}
+
+/** Migrates, waiting (with backoff, one log line) while the database is unreachable. */
+async function migrateWhenReachable(sql: Sql, logger: Logger, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await migrate(sql);
+      if (result.applied.length > 0) logger.info("migrated database", { applied: result.applied });
+      return;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if ((err as { code?: string }).code?.match(/^(22|23|42)/)) throw err; // a real SQL error, not an outage
+      if (attempt === 1) logger.warn("database unreachable at start; waiting for it", { error: errorMessage(err) });
+      await sleep(backoff(attempt, 500, 10_000), signal);
+    }
+  }
+}
