@@ -134,7 +134,7 @@ function programHelp(): string {
     "  -h, --help     show help (after a command: that command's help)",
     "  -V, --version  print the version",
     "",
-    "Exit status: 0 done, 1 failed (bad configuration, unreachable service), 2 bad usage.",
+    "Exit status: 0 done, 1 failed, 2 bad usage or bad configuration.",
     "",
     ...environmentSection(),
     "",

@@ -3,24 +3,37 @@
  * SIGTERM/SIGINT drains gracefully, a second exits at once.
  */
 import process from "node:process";
+import { EXIT_USAGE, parseCommandLine } from "./cli.ts";
 import { loadConfig } from "./config.ts";
+import { runHealthcheck } from "./healthcheck.ts";
 import { createLogger } from "./log.ts";
 import { createPool } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
 import { startService } from "./service.ts";
 
 async function main(argv: string[]): Promise<number> {
-  const command = argv[0] ?? "serve";
-  if (command !== "serve" && command !== "migrate") {
-    process.stderr.write(`unknown command ${JSON.stringify(command)}; use serve or migrate\n`);
-    return 2;
+  const parsed = parseCommandLine(argv);
+  switch (parsed.kind) {
+    case "help":
+    case "version":
+      process.stdout.write(parsed.text.endsWith("\n") ? parsed.text : parsed.text + "\n");
+      return 0;
+    case "usage-error":
+      process.stderr.write(parsed.text + "\n");
+      return EXIT_USAGE;
   }
+  const command = parsed.kind;
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     for (const p of loaded.problems) process.stderr.write(`config: ${p}\n`);
     return 2;
   }
   const config = loaded.config;
+  if (parsed.kind === "healthcheck") {
+    const r = await runHealthcheck(config.healthCheckPort, parsed.path);
+    (r.exitCode === 0 ? process.stdout : process.stderr).write(r.line + "\n");
+    return r.exitCode;
+  }
   const logger = createLogger({ level: config.logLevel });
 
   if (command === "migrate") {
