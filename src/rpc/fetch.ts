@@ -1,0 +1,52 @@
+/**
+ * Connect and gRPC-Web on the Hono app (HEALTH_CHECK_PORT), through the
+ * fetch-based universal handlers of @connectrpc/connect: connect-node's
+ * HTTP/1.1 adapter has had bugs on Bun (connect-es#877, #1275), these use
+ * only web standards. A browser needs nothing else: CORS uses Connect's own
+ * header lists, plus Authorization for LOG_ACCESS_TOKEN.
+ */
+import { createConnectRouter, cors as connectCors, type ConnectRouter } from "@connectrpc/connect";
+import { createFetchHandler } from "@connectrpc/connect/protocol";
+import { cors } from "hono/cors";
+import type { App } from "../http/app.ts";
+import { rpcShutdownSignal } from "./shutdown.ts";
+
+export interface MountRpcOptions {
+  /** Services to serve, e.g. `createLogProcessor(...).routes`. */
+  routes: (router: ConnectRouter) => void;
+  /** Aborting ends open streams with UNAVAILABLE so clients reconnect elsewhere. */
+  signal: AbortSignal;
+}
+
+// 2 hours: the longest preflight cache Chromium honours; the answer never
+// changes while the process runs.
+const PREFLIGHT_MAX_AGE_S = 7200;
+
+/** Adds one route per RPC (Connect + gRPC-Web) to `app`; returns the paths served. */
+export function mountLogProcessor(app: App, options: MountRpcOptions): string[] {
+  const router = createConnectRouter({
+    shutdownSignal: rpcShutdownSignal(options.signal),
+  });
+  options.routes(router);
+  const corsHeaders = cors({
+    // Bearer tokens, not cookies, guard the service: any page may call it.
+    origin: "*",
+    allowMethods: [...connectCors.allowedMethods],
+    allowHeaders: [...connectCors.allowedHeaders, "Authorization"],
+    exposeHeaders: [...connectCors.exposedHeaders],
+    maxAge: PREFLIGHT_MAX_AGE_S,
+  });
+  const paths: string[] = [];
+  for (const handler of router.handlers) {
+    const serve = createFetchHandler(handler, { httpVersion: "1.1" });
+    app.use(handler.requestPath, corsHeaders);
+    app.on(handler.allowedMethods, handler.requestPath, (c) => {
+      // A log stream may stay quiet for minutes: keep Bun from closing it
+      // after its idle timeout (oven-sh/bun#13392).
+      if (handler.method.methodKind !== "unary") c.env?.keepOpen?.();
+      return serve(c.req.raw);
+    });
+    paths.push(handler.requestPath);
+  }
+  return paths;
+}

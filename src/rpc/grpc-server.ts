@@ -1,0 +1,71 @@
+/**
+ * Native gRPC over HTTP/2 cleartext on GRPC_PORT, for existing gRPC clients
+ * (grpcurl, Go). gRPC needs HTTP trailers, which a fetch Response cannot
+ * carry, so this is `node:http2` with connect-node's adapter (works on Bun
+ * and Deno). The same port also answers Connect and gRPC-Web over h2c.
+ */
+import { createServer, type Http2Session } from "node:http2";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "../log.ts";
+import { rpcShutdownSignal } from "./shutdown.ts";
+
+export interface GrpcServerOptions {
+  port: number;
+  /** Default all interfaces, as the deployed log processor listens. */
+  hostname?: string;
+  routes: (router: ConnectRouter) => void;
+  logger: Logger;
+  /** Aborting ends open calls with UNAVAILABLE, stops listening and closes connections. */
+  signal: AbortSignal;
+}
+
+export interface GrpcServer {
+  /** The bound port (useful with port 0). */
+  port: number;
+  stopped: Promise<void>;
+}
+
+// 5 s: open calls have already been told to go away (UNAVAILABLE) when the
+// signal fires; this only waits for those last frames to leave.
+const CLOSE_GRACE_MS = 5000;
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const log = options.logger.child({ component: "grpc" });
+  const handler = connectNodeAdapter({ routes: options.routes, shutdownSignal: rpcShutdownSignal(options.signal) });
+  const server = createServer(handler);
+  const sessions = new Set<Http2Session>();
+  server.on("session", (s: Http2Session) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+    // A client that vanishes without closing must not keep its streams open.
+    s.on("error", (err) => log.debug("http2 session error", { error: err.message }));
+  });
+  server.on("error", (err) => log.error("gRPC server error", { error: err.message }));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname ?? "0.0.0.0", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  log.info("gRPC listening", { port });
+
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => {
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, CLOSE_GRACE_MS);
+      for (const s of sessions) s.close();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    };
+    if (options.signal.aborted) stop();
+    else options.signal.addEventListener("abort", stop, { once: true });
+  });
+  return { port, stopped };
+}
