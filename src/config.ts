@@ -92,6 +92,19 @@ export const SETTINGS = {
   // binary noise, and 500 of them per session still fit in memory.
   logLineMaxBytes: { env: "LOG_LINE_MAX_BYTES", default: "65536", help: "longer log lines are truncated with a marker", schema: int(256, 16 * 1024 * 1024) },
   debugLogOutput: { env: "DEBUG_LOG_OUTPUT", default: "false", help: "echo every session log line to stdout", schema: bool },
+  // 48 MiB: the whole default buffer of ~200 chatty sessions (500 lines of
+  // ~250 bytes each, as estimated on the heap), and with the runtime (~60 MB)
+  // and 1,000 open streams it stays under a 150 MB container limit.
+  logBufferMaxBytes: { env: "LOG_BUFFER_MAX_BYTES", default: "50331648", help: "estimated bytes all session log buffers may hold together; the least recently written sessions lose their oldest lines first", schema: int(1024 * 1024, 64 * 1024 * 1024 * 1024) },
+  // 4 MiB: a burst of ~25,000 ordinary lines (a game server starting up)
+  // may wait for a slow client; a client further behind than that is told
+  // RESOURCE_EXHAUSTED and resumes, so 1,000 open streams cost at most a
+  // few MB each even when their clients stall (lines are shared, not copied).
+  logStreamMaxPendingBytes: { env: "LOG_STREAM_MAX_PENDING_BYTES", default: "4194304", help: "estimated bytes of log lines one stream may have waiting to be sent before it is ended with RESOURCE_EXHAUSTED", schema: int(64 * 1024, 1024 * 1024 * 1024) },
+  // 100,000 lines: two seconds of the 50,000 lines/s this process ingests,
+  // enough to ride out a pause (GC, CPU contention) without loss, and ~30 MB
+  // of broker memory per replica at worst; older lines are dropped first.
+  logQueueMaxLength: { env: "LOG_QUEUE_MAX_LENGTH", default: "100000", help: "log lines the broker holds for this process when it falls behind (oldest dropped first)", schema: int(100, 100_000_000) },
   logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, required by LogProcessor calls; unset = open", schema: list, secret: true },
   s3Bucket: { env: "S3_BUCKET", help: "log archive bucket (accepted for compatibility)", schema: text },
   s3Region: { env: "S3_REGION", help: "log archive region (accepted for compatibility)", schema: text },
