@@ -56,14 +56,14 @@ function refreshViewerAssets(): void {
   if (r.status !== 0) throw new Error(`build:web failed (exit ${r.status})`);
 }
 
-async function bundle(what: string, options: Parameters<typeof Bun.build>[0]): Promise<void> {
+async function bundle(what: string, options: Omit<Bun.BuildConfig, "entrypoints">): Promise<void> {
   const started = performance.now();
   const result = await Bun.build({
-    entrypoints: [ENTRY],
     env: "disable",
     define: RUNTIME_ONLY_DEFINES,
     sourcemap: "none",
     ...options,
+    entrypoints: [ENTRY],
   });
   if (!result.success) {
     for (const log of result.logs) console.error(log);
