@@ -20,6 +20,8 @@ import { startEventConsumer } from "./events/consumer.ts";
 import type { EventStore } from "./events/apply.ts";
 import { startStaleSweeps } from "./stale/sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
+import { mountViewer } from "./web/serve.ts";
+import { createAccessCheck } from "./rpc/access.ts";
 import { backoff, sleep } from "./util/time.ts";
 
 export interface ServiceOptions {
@@ -76,7 +78,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
   // logs: mount the LogProcessor routes here
-  // viewer: mount the viewer here
+  // viewer: pages, assets and SessionViewer (guarded by the same tokens as the logs)
+  mountViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
 
   // HTTP stays up while the consumer drains, so probes see /readyz go 503.
   const httpStop = new AbortController();

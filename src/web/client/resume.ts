@@ -15,10 +15,14 @@ export type Arrival =
   /** `missing` lines between the last one and this one are no longer buffered. */
   | { kind: "new"; missing: number };
 
+/** Response header of SessionViewer errors that names the answering process. */
+export const SERVER_INSTANCE_HEADER = "manman-server-instance";
+
 export class StreamCursor {
   /** Last sequence number received from the current buffer. */
   last = 0;
-  private instance: string | undefined;
+  /** The server process the current numbering belongs to, once known. */
+  instance: string | undefined;
 
   /**
    * Called before each connect. Returns the `after_sequence_number` to send,

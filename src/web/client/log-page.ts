@@ -1,0 +1,201 @@
+/**
+ * `/sessions/:id`: one session's live log. Streams StreamSessionLogs and, on
+ * any end or error, reconnects with backoff, resuming after the last
+ * sequence number it kept (a new server process starts from 0: see resume.ts).
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { askForToken, isUnauthenticated, logs, pause, sessions, showConnection } from "./api.ts";
+import { LineStore, SOURCES, lineAsText, localTime } from "./lines.ts";
+import { LogView } from "./log-view.ts";
+import { HEALTHY_AFTER_MS, SERVER_INSTANCE_HEADER, StreamCursor, retryDelay } from "./resume.ts";
+
+// 200,000 lines: well past the 100,000 an operator may scroll through, and
+// at ~200 bytes a line about 40 MB of tab memory. Older lines are dropped.
+const KEPT_LINES = 200_000;
+// 5 s: the session's status badge (running, stopping, …) stays current.
+const STATUS_REFRESH_MS = 5000;
+// 150 ms: typing a word filters once, not once per key, over 200,000 lines.
+const SEARCH_DEBOUNCE_MS = 150;
+
+export async function logPage(sessionIdText: string): Promise<void> {
+  const sessionId = BigInt(sessionIdText);
+  const store = new LineStore(KEPT_LINES);
+  const followButton = document.getElementById("follow") as HTMLButtonElement;
+  let unseen = 0;
+  const view = new LogView(document.getElementById("log")!, store, (follow) => {
+    if (follow) unseen = 0;
+    showFollow();
+  });
+  const showFollow = () => {
+    followButton.hidden = view.follow;
+    followButton.textContent = unseen > 0 ? `↓ Follow (${unseen.toLocaleString()} new lines)` : "↓ Follow new lines";
+  };
+  followButton.addEventListener("click", () => view.setFollow(true));
+
+  const count = document.getElementById("count")!;
+  const showCount = () => {
+    count.textContent = `${store.shownCount.toLocaleString()} of ${store.size.toLocaleString()} lines`;
+  };
+  wireFilters(store, view, showCount);
+  wireExport(store, sessionIdText);
+
+  const notice = (text: string) => {
+    store.add({ seq: 0, ts: Date.now(), source: "notice", raw: text });
+  };
+
+  const cursor = new StreamCursor();
+  let attempt = 0;
+  const status = new StatusBadge(sessionId);
+  void status.poll();
+
+  // Aborts the open stream when the status poll sees another server process.
+  let current = new AbortController();
+  status.onInstance = (id) => {
+    if (cursor.instance !== undefined && id !== cursor.instance) current.abort();
+  };
+
+  for (;;) {
+    const instance = await status.refresh();
+    if (instance === undefined && cursor.instance !== undefined) {
+      // Unreachable, or answering without saying which process it is:
+      // resuming now could mix two numberings. Try again shortly.
+      const delay = retryDelay(++attempt);
+      showConnection("retrying", `can't reach the service, retrying in ${Math.ceil(delay / 1000)} s`);
+      await pause(delay, new AbortController().signal);
+      continue;
+    }
+    current = new AbortController();
+    const { after, restarted } = cursor.resume(instance);
+    if (restarted) notice("The service restarted: its log buffer starts afresh, so lines published while it was down are missing.");
+    showConnection("connecting", after > 0 ? `reconnecting after line ${after}…` : "connecting…");
+    const opened = Date.now();
+    try {
+      const stream = logs.streamSessionLogs(
+        { sessionId, afterSequenceNumber: BigInt(after) },
+        { signal: current.signal, onHeader: () => showConnection("live", "live") },
+      );
+      for await (const m of stream) {
+        const arrival = cursor.accept(Number(m.sequenceNumber));
+        if (arrival.kind === "duplicate") continue;
+        if (arrival.missing > 0) notice(`${arrival.missing} lines were no longer buffered and are missing here.`);
+        const shown = store.add({ seq: Number(m.sequenceNumber), ts: Number(m.timestamp), source: m.source, raw: m.message });
+        if (shown && !view.follow) unseen++;
+        schedule();
+      }
+      // The server ended the stream (it is shutting down): reconnect.
+    } catch (err) {
+      if (isUnauthenticated(err)) {
+        showConnection("token", "access token needed");
+        await askForToken();
+        attempt = 0;
+        continue;
+      }
+      const e = ConnectError.from(err);
+      // A stalled tab (RESOURCE_EXHAUSTED) or a known restart comes back at once.
+      if (e.code === Code.ResourceExhausted || current.signal.aborted) attempt = 0;
+    }
+    if (Date.now() - opened > HEALTHY_AFTER_MS) attempt = 0;
+    const delay = retryDelay(++attempt);
+    showConnection("retrying", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
+    await pause(delay, new AbortController().signal);
+  }
+
+  function schedule() {
+    showCount();
+    if (!view.follow) showFollow();
+    view.update();
+  }
+}
+
+/** The session's status next to its title; its lookup also tells which server process answers. */
+class StatusBadge {
+  private readonly el = document.getElementById("session-status")!;
+  onInstance: (id: string) => void = () => {};
+  constructor(private readonly sessionId: bigint) {}
+
+  /** The answering process's instance id, or undefined when the service could not be reached. */
+  async refresh(): Promise<string | undefined> {
+    try {
+      const res = await sessions.listSessions({ sessionIds: [this.sessionId] });
+      const s = res.sessions[0];
+      this.el.textContent = s ? s.status : "unknown session";
+      this.el.className = `status status-${s?.status ?? "unknown"}`;
+      this.el.title = s?.startedAt !== undefined ? `started ${localTime(Number(s.startedAt))}` : "";
+      return this.seen(res.serverInstanceId);
+    } catch (err) {
+      if (isUnauthenticated(err)) {
+        await askForToken();
+        return this.refresh();
+      }
+      // The service answers errors (database down) with its instance id too.
+      return this.seen(ConnectError.from(err).metadata.get(SERVER_INSTANCE_HEADER) ?? "");
+    }
+  }
+
+  private seen(id: string): string | undefined {
+    if (id) this.onInstance(id);
+    return id || undefined;
+  }
+
+  async poll(): Promise<void> {
+    for (;;) {
+      await pause(STATUS_REFRESH_MS, new AbortController().signal);
+      await this.refresh();
+    }
+  }
+}
+
+function wireFilters(store: LineStore, view: LogView, showCount: () => void): void {
+  const search = document.getElementById("search") as HTMLInputElement;
+  const boxes = SOURCES.map((s) => document.getElementById(`show-${s}`) as HTMLInputElement);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const apply = () => {
+    const sources = new Set(SOURCES.filter((_, i) => boxes[i]!.checked));
+    store.setFilter({ sources, query: search.value });
+    view.setQuery(search.value);
+    view.refilter();
+    showCount();
+  };
+  for (const b of boxes) b.addEventListener("change", apply);
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(apply, SEARCH_DEBOUNCE_MS);
+  });
+  showCount();
+}
+
+/** Copy and download take exactly the lines shown (filter and search applied), as plain text. */
+function wireExport(store: LineStore, sessionId: string): void {
+  const text = () => Array.from(store.shown(), lineAsText).join("\n") + "\n";
+  const copy = document.getElementById("copy") as HTMLButtonElement;
+  copy.addEventListener("click", async () => {
+    const body = text();
+    try {
+      await navigator.clipboard.writeText(body);
+    } catch {
+      // The Clipboard API needs a secure context (https or localhost); plain
+      // http on another host falls back to the older selection copy.
+      const area = document.createElement("textarea");
+      area.value = body;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    flash(copy, "Copied");
+  });
+  document.getElementById("download")!.addEventListener("click", () => {
+    const url = URL.createObjectURL(new Blob([text()], { type: "text/plain;charset=utf-8" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `session-${sessionId}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+}
+
+function flash(button: HTMLButtonElement, text: string): void {
+  const old = button.textContent;
+  button.textContent = text;
+  setTimeout(() => (button.textContent = old), 1500);
+}
