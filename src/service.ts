@@ -9,7 +9,8 @@ import { Metrics } from "./metrics.ts";
 import { currentRuntime, type Runtime } from "./runtime/index.ts";
 import { createPool, databaseAnswers, type Sql } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
-import { setHostStatus, recordHeartbeat } from "./db/hosts.ts";
+import { setHostStatus } from "./db/hosts.ts";
+import { HeartbeatWriter } from "./db/heartbeats.ts";
 import { moveSession } from "./db/sessions.ts";
 import { DatabaseWatch } from "./db/watch.ts";
 import { connectBroker, errorMessage } from "./amqp/connection.ts";
@@ -55,9 +56,10 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const publisher = confirmedPublisher(session);
   const announcer = new Announcer({ sql, publisher, exchange: config.externalExchange, logger, metrics });
   const database = new DatabaseWatch(() => databaseAnswers(sql), logger, metrics, signal);
+  const heartbeats = new HeartbeatWriter(sql);
   const store: EventStore = {
     setHostStatus: (id, status) => setHostStatus(sql, id, status),
-    recordHeartbeat: (id) => recordHeartbeat(sql, id),
+    recordHeartbeat: (id) => heartbeats.record(id),
     moveSession: (move) => moveSession(sql, move),
   };
   const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });

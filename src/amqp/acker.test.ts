@@ -1,0 +1,77 @@
+import { expect, test } from "bun:test";
+import { Acker, type AckChannel } from "./acker.ts";
+
+function fakeChannel() {
+  const sent: string[] = [];
+  const ch: AckChannel & { sent: string[]; closed: boolean } = {
+    sent,
+    closed: false,
+    basicAck: async (tag, multiple) => void sent.push(multiple ? `ack<=${tag}` : `ack ${tag}`),
+    basicReject: async (tag) => void sent.push(`reject ${tag}`),
+    basicNack: async (tag) => void sent.push(`requeue ${tag}`),
+  };
+  return ch;
+}
+
+test("a contiguous run is acked with one multiple-ack", () => {
+  let now = 0;
+  const acker = new Acker(() => now);
+  const ch = fakeChannel();
+  for (const tag of [3, 1, 2, 4]) acker.ack({ deliveryTag: tag, channel: ch });
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=4"]);
+});
+
+test("rejects and requeues inside the run go first, in order", () => {
+  const acker = new Acker(() => 0);
+  const ch = fakeChannel();
+  acker.ack({ deliveryTag: 1, channel: ch });
+  acker.reject({ deliveryTag: 2, channel: ch });
+  acker.ack({ deliveryTag: 3, channel: ch });
+  acker.requeue({ deliveryTag: 4, channel: ch });
+  acker.ack({ deliveryTag: 5, channel: ch });
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=1", "reject 2", "ack<=3", "requeue 4", "ack<=5"]);
+});
+
+test("a slow message does not hold back what finished after it", () => {
+  let now = 0;
+  const acker = new Acker(() => now);
+  const ch = fakeChannel();
+  acker.ack({ deliveryTag: 1, channel: ch });
+  // tag 2 is still being worked on
+  acker.ack({ deliveryTag: 3, channel: ch });
+  acker.ack({ deliveryTag: 4, channel: ch });
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=1"]);
+  now = 100; // past the linger time: sent singly
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=1", "ack 3", "ack 4"]);
+  // when tag 2 finally finishes, the prefix walks over 3 and 4 without resending them
+  acker.ack({ deliveryTag: 2, channel: ch });
+  acker.ack({ deliveryTag: 5, channel: ch });
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=1", "ack 3", "ack 4", "ack<=5"]);
+});
+
+test("tags of a closed channel are dropped (the broker redelivers them)", () => {
+  const acker = new Acker(() => 0);
+  const ch = fakeChannel();
+  acker.ack({ deliveryTag: 1, channel: ch });
+  ch.closed = true;
+  acker.flush();
+  expect(ch.sent).toEqual([]);
+  expect(acker.waiting).toBe(0);
+});
+
+test("channels are tracked separately (a reconnect starts tags at 1 again)", () => {
+  const acker = new Acker(() => 0);
+  const a = fakeChannel();
+  const b = fakeChannel();
+  acker.ack({ deliveryTag: 1, channel: a });
+  acker.ack({ deliveryTag: 1, channel: b });
+  acker.ack({ deliveryTag: 2, channel: b });
+  acker.flush();
+  expect(a.sent).toEqual(["ack<=1"]);
+  expect(b.sent).toEqual(["ack<=2"]);
+});
