@@ -1,0 +1,96 @@
+/**
+ * No container engine or cluster here, so the Containerfile and deploy/ are
+ * checked against the code they describe: the commands they run exist, the
+ * ports and environment names are the service's, the probes and grace
+ * period fit its health routes and drain time.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseCommandLine } from "../src/cli.ts";
+import { SETTINGS } from "../src/config.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
+const containerfile = read("Containerfile");
+const settingNames = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
+
+/** Arguments of a JSON exec-form instruction (`CMD ["a", "b"]`), without the program. */
+function execForm(instruction: string): string[] {
+  const m = containerfile.match(new RegExp(`^${instruction}(?:\\s+--[^\\n]*\\\\\\n)*\\s+(?:CMD\\s+)?(\\[.*\\])\\s*$`, "m"));
+  if (!m) throw new Error(`no exec-form ${instruction} in Containerfile`);
+  return JSON.parse(m[1]!) as string[];
+}
+
+interface Probe {
+  httpGet: { path: string; port: string };
+}
+interface Container {
+  args: string[];
+  ports: { name: string; containerPort: number }[];
+  env: { name: string }[];
+  livenessProbe: Probe;
+  readinessProbe: Probe;
+  startupProbe?: Probe;
+}
+const deployment = Bun.YAML.parse(read("deploy/deployment.yaml")) as {
+  kind: string;
+  spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Container[] } } };
+};
+const service = Bun.YAML.parse(read("deploy/service.yaml")) as { kind: string; spec: { ports: { name: string; port: number; targetPort: string }[] } };
+const pod = deployment.spec.template.spec;
+const container = pod.containers[0]!;
+
+describe("Containerfile", () => {
+  test("its entrypoint, command and health check are commands the binary accepts", () => {
+    const [entry] = execForm("ENTRYPOINT");
+    const cmd = execForm("CMD");
+    const [hcProgram, ...hcArgs] = execForm("HEALTHCHECK");
+    expect(hcProgram).toBe(entry!);
+    expect(parseCommandLine(cmd).kind).toBe("serve");
+    expect(parseCommandLine(hcArgs).kind).toBe("healthcheck");
+  });
+
+  test("exposes the default HTTP and gRPC ports and runs as a non-root user", () => {
+    const exposed = [...containerfile.matchAll(/^EXPOSE\s+(\d+)/gm)].map((m) => m[1]);
+    expect(exposed).toEqual([SETTINGS.healthCheckPort.default, SETTINGS.grpcPort.default]);
+    const user = containerfile.match(/^USER\s+(\S+)/m)?.[1];
+    expect(user).toBeDefined();
+    expect(user!.split(":")[0]).not.toMatch(/^(0|root)$/);
+  });
+
+  test("the runtime stage copies only the binary", () => {
+    const runtime = containerfile.slice(containerfile.lastIndexOf("\nFROM "));
+    const copies = [...runtime.matchAll(/^COPY\s+(.*)$/gm)].map((m) => m[1]);
+    expect(copies).toEqual(["--from=build /src/dist/manman-processor /usr/local/bin/manman-processor"]);
+  });
+});
+
+describe("deploy/", () => {
+  test("the Deployment sets only environment names the service reads, including CONTRACT §6's", () => {
+    const names = container.env.map((e) => e.name);
+    for (const name of names) expect(settingNames).toContain(name);
+    for (const name of ["RABBITMQ_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "QUEUE_NAME", "HEALTH_CHECK_PORT", "GRPC_PORT"]) {
+      expect(names).toContain(name);
+    }
+  });
+
+  test("liveness asks /healthz and readiness /readyz on the HTTP port", () => {
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
+    const http = container.ports.find((p) => p.name === "http")!;
+    expect(String(http.containerPort)).toBe(SETTINGS.healthCheckPort.default);
+  });
+
+  test("the grace period outlasts the service's longest drain", () => {
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number(SETTINGS.shutdownTimeoutSeconds.default));
+    expect(parseCommandLine(container.args).kind).toBe("serve");
+  });
+
+  test("the Service exposes both container ports by name", () => {
+    expect(service.kind).toBe("Service");
+    expect(service.spec.ports.map((p) => p.targetPort).sort()).toEqual(container.ports.map((p) => p.name).sort());
+    for (const p of service.spec.ports) expect(p.port).toBe(container.ports.find((c) => c.name === p.targetPort)!.containerPort);
+  });
+});
