@@ -77,6 +77,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
       for await (const m of stream) {
         const arrival = cursor.accept(Number(m.sequenceNumber));
         if (arrival.kind === "duplicate") continue;
+        if (arrival.renumbered) notice("The service's log buffer for this session started afresh: lines published in between may be missing.");
         if (arrival.missing > 0) notice(`${arrival.missing} lines were no longer buffered and are missing here.`);
         const shown = store.add({ seq: Number(m.sequenceNumber), ts: Number(m.timestamp), source: m.source, raw: m.message });
         if (shown && !view.follow) unseen++;

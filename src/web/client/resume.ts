@@ -12,8 +12,11 @@ import { backoff } from "../../util/time.ts";
 
 export type Arrival =
   | { kind: "duplicate" }
-  /** `missing` lines between the last one and this one are no longer buffered. */
-  | { kind: "new"; missing: number };
+  /**
+   * `missing` lines between the last one and this one are no longer
+   * buffered; `renumbered` when the server's numbering started again.
+   */
+  | { kind: "new"; missing: number; renumbered: boolean };
 
 /** Response header of SessionViewer errors that names the answering process. */
 export const SERVER_INSTANCE_HEADER = "manman-server-instance";
@@ -32,16 +35,31 @@ export class StreamCursor {
     const restarted = this.instance !== undefined && instance !== undefined && instance !== this.instance;
     if (instance !== undefined) this.instance = instance;
     if (restarted) this.last = 0;
+    this.requested = this.last;
+    this.first = true;
     return { after: this.last, restarted };
   }
 
+  private requested = 0;
+  private first = false;
+
   accept(seq: number): Arrival {
+    const first = this.first;
+    this.first = false;
+    // A resumed stream only sends lines after the number asked for, unless
+    // the server's buffer began a new life (a TTL expiry, or a restart not
+    // seen through the instance id): then it starts from its oldest line,
+    // and those lines are new here, not duplicates.
+    if (first && this.requested > 0 && seq <= this.requested) {
+      this.last = seq;
+      return { kind: "new", missing: 0, renumbered: true };
+    }
     if (seq <= this.last) return { kind: "duplicate" };
     // The first line of a fresh view may start anywhere (older lines expired):
     // only a jump after lines were received is a gap.
     const missing = this.last === 0 ? 0 : seq - this.last - 1;
     this.last = seq;
-    return { kind: "new", missing };
+    return { kind: "new", missing, renumbered: false };
   }
 }
 
