@@ -8,7 +8,9 @@
  *
  * Everything the service needs at run time is reached through ordinary
  * imports (migrations and viewer assets are TypeScript strings), so both
- * bundles carry it without file embedding or file access.
+ * bundles carry it without file embedding or file access. The viewer's
+ * module (src/web/bundle.gen.ts) is committed and kept fresh by its own
+ * script and test (`bun run build:web`); this build does not rewrite sources.
  *
  * Configuration is read at run time only, never baked in:
  * - `env: "disable"`: no `process.env.X` is replaced by its build-time value
@@ -24,8 +26,7 @@
  * Options: --outdir DIR (default dist; tests build into a temp folder),
  * --only binary|deno.
  */
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -48,14 +49,6 @@ if (opts.only !== undefined && opts.only !== "binary" && opts.only !== "deno") {
 }
 mkdirSync(outdir, { recursive: true });
 
-/** The viewer's browser bundle is generated into src/web/bundle.gen.ts by its own script, when the project has one. */
-function refreshViewerAssets(): void {
-  const scripts = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts ?? {};
-  if (!scripts["build:web"]) return;
-  const r = spawnSync(process.execPath, ["run", "build:web"], { cwd: root, stdio: "inherit" });
-  if (r.status !== 0) throw new Error(`build:web failed (exit ${r.status})`);
-}
-
 async function bundle(what: string, options: Omit<Bun.BuildConfig, "entrypoints">): Promise<void> {
   const started = performance.now();
   const result = await Bun.build({
@@ -74,8 +67,6 @@ async function bundle(what: string, options: Omit<Bun.BuildConfig, "entrypoints"
   const mib = (statSync(file).size / 2 ** 20).toFixed(1);
   console.log(`${what}: ${file} (${mib} MiB, ${Math.round(performance.now() - started)} ms)`);
 }
-
-refreshViewerAssets();
 
 if (opts.only !== "deno") {
   await bundle("binary", {
