@@ -96,24 +96,37 @@ test("the session list shows inserted sessions, active ones first, with live sta
 test("published lines appear in order; stderr is marked, ANSI coloured, markup stays text", async () => {
   await page.goto(processor.url(`/sessions/${sessionId}`));
   await page.locator('#conn[data-state="live"]').waitFor();
-  await logLine("host", "session starting on host alpha");
-  await logLine("stdout", "\x1b[32mServer\x1b[0m started on port \x1b[1;33m27015\x1b[0m");
-  await logLine("stderr", "WARN: config file missing, using defaults");
-  await logLine("stdout", '<script>window.injected = true</script><img src=x onerror="window.injected=true">');
+  const story: [string, string][] = [
+    ["host", "pulling image ghcr.io/manman/valheim:0.219 on host alpha"],
+    ["host", "container started"],
+    ["stdout", "\x1b[36m[Server]\x1b[0m Loading world \x1b[1mDedicated\x1b[0m (seed \x1b[38;5;208mHHcLC5acQt\x1b[0m)"],
+    ["stdout", "\x1b[32mServer\x1b[0m started on port \x1b[1;33m27015\x1b[0m"],
+    ["stderr", "WARN: config file missing, using defaults"],
+    ["stdout", "\x1b[33mPlayer\x1b[0m Alice joined from 203.0.113.7"],
+    ["stdout", '<script>window.injected = true</script><img src=x onerror="window.injected=true">'],
+    ["stdout", "\x1b[33mPlayer\x1b[0m Bob joined from 198.51.100.23"],
+    ["stderr", "\x1b[31mERROR\x1b[0m Zone 12,-4 failed to load: \x1b[7mtimeout\x1b[27m after 5000 ms"],
+    ["stdout", "\x1b[38;2;120;200;255mDay 2\x1b[0m begins; saving world"],
+  ];
+  for (const [source, message] of story) await logLine(source, message);
   for (let i = 1; i <= 20; i++) await logLine("stdout", `tick ${i}`);
   await page.locator(".row .msg", { hasText: "tick 20" }).waitFor();
 
   const all = messages(await downloaded());
-  expect(all[0]).toBe("session starting on host alpha");
-  expect(all[1]).toBe("Server started on port 27015");
-  expect(all.slice(4)).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i + 1}`));
+  expect(all[0]).toBe("pulling image ghcr.io/manman/valheim:0.219 on host alpha");
+  expect(all[3]).toBe("Server started on port 27015");
+  expect(all.slice(story.length)).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i + 1}`));
 
   const stderr = page.locator(".row.src-stderr");
-  expect(await stderr.count()).toBe(1);
-  expect(await stderr.locator(".src").textContent()).toBe("stderr");
+  expect(await stderr.count()).toBe(2);
+  expect(await stderr.first().locator(".src").textContent()).toBe("stderr");
+  expect(await stderr.first().evaluate((el) => getComputedStyle(el).backgroundColor)).not.toBe(
+    await page.locator(".row.src-stdout").first().evaluate((el) => getComputedStyle(el).backgroundColor),
+  );
   const green = page.locator(".row .msg span.fg-2", { hasText: "Server" });
   expect(await green.evaluate((el) => getComputedStyle(el).color)).toBe("rgb(63, 185, 80)");
-  expect(await page.locator(".row .msg span.b.fg-11").textContent()).toBe("27015");
+  expect(await page.locator(".row .msg span.b.fg-3").textContent()).toBe("27015");
+  expect(await page.locator(".row .msg span", { hasText: "HHcLC5acQt" }).evaluate((el) => el.style.color)).toBe("rgb(255, 135, 0)");
 
   const scriptRow = page.locator(".row .msg", { hasText: "<script>" });
   expect(await scriptRow.textContent()).toContain('<script>window.injected = true</script><img src=x onerror="window.injected=true">');
@@ -128,15 +141,26 @@ test("source filter and search narrow the view and highlight matches", async () 
   await page.uncheck("#show-stderr");
   await waitFor(async () => (await page.locator(".row.src-stderr").count()) === 0);
   await page.uncheck("#show-host");
-  expect(await page.locator(".row.src-host").count()).toBe(0);
+  await waitFor(async () => (await page.locator(".row.src-host").count()) === 0);
+  expect(await page.locator(".row.src-stdout").count()).toBeGreaterThan(0);
   await page.check("#show-stderr");
   await page.check("#show-host");
   await page.fill("#search", "TICK 1");
   await waitFor(async () => (await page.locator(".row").count()) === 11, 10_000, "search applied");
   expect(await page.locator(".row mark").first().textContent()).toBe("tick 1");
   expect(messages(await downloaded())).toEqual(["tick 1", ...Array.from({ length: 10 }, (_, i) => `tick ${i + 10}`)]);
+  // Highlights among all lines, colours kept inside and around the match.
+  await page.uncheck("#only-matches");
+  await page.fill("#search", "joined");
+  await waitFor(async () => (await page.locator(".row mark").count()) === 2, 10_000, "highlights in context");
+  expect(await page.locator(".row").count()).toBeGreaterThan(20);
+  await page.locator("#log").evaluate((el) => el.scrollTo({ top: 0 }));
+  // The README's picture: docs/viewer.png is a copy of this one.
+  await page.screenshot({ path: new URL("viewer.png", OUTPUT).pathname });
   await page.fill("#search", "");
+  await page.check("#only-matches");
   await waitFor(async () => (await page.locator(".row mark").count()) === 0);
+  if (await page.locator("#follow").isVisible()) await page.click("#follow");
 });
 
 test("follow pauses when scrolled up and resumes with the button", async () => {
@@ -153,14 +177,14 @@ test("follow pauses when scrolled up and resumes with the button", async () => {
   expect(await page.locator("#follow").isHidden()).toBe(true);
   const atBottom = await page.locator("#log").evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 4);
   expect(atBottom).toBe(true);
-  // Copied by hand to docs/viewer.png for the README.
-  await page.screenshot({ path: new URL("viewer.png", OUTPUT).pathname });
+  await page.screenshot({ path: new URL("viewer-follow.png", OUTPUT).pathname });
 });
 
 test("after a service restart the page reconnects and continues without duplicates", async () => {
   const port = processor.service.httpPort;
   await processor.stop();
-  await page.locator('#conn[data-state="retrying"]').waitFor({ timeout: 20_000 });
+  // Down long enough for the page to fail a status lookup as well as the stream.
+  await page.locator('#conn[data-state="retrying"]', { hasText: "can't reach" }).waitFor({ timeout: 30_000 });
   processor = await startProcessor(world.vhost, world.db, { HEALTH_CHECK_PORT: String(port) });
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 30_000 });
   for (let i = 221; i <= 240; i++) await logLine("stdout", `tick ${i}`);

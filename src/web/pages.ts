@@ -72,7 +72,8 @@ export function logPage(sessionId: string, assets: ViewerAssets): string {
     <label class="src-stderr"><input type="checkbox" id="show-stderr" checked> stderr</label>
     <label class="src-host"><input type="checkbox" id="show-host" checked> host</label>
   </fieldset>
-  <input type="search" id="search" placeholder="Search (shows matching lines)" aria-label="Search" autocomplete="off">
+  <input type="search" id="search" placeholder="Search" aria-label="Search" autocomplete="off">
+  <label title="Untick to see matches highlighted among all lines"><input type="checkbox" id="only-matches" checked> only matching lines</label>
   <span id="count" class="count"></span>
   <button type="button" id="copy">Copy</button>
   <button type="button" id="download">Download</button>

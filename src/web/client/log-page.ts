@@ -9,11 +9,15 @@ import { LineStore, SOURCES, lineAsText, localTime } from "./lines.ts";
 import { LogView } from "./log-view.ts";
 import { HEALTHY_AFTER_MS, SERVER_INSTANCE_HEADER, StreamCursor, retryDelay } from "./resume.ts";
 
-// 200,000 lines: well past the 100,000 an operator may scroll through, and
-// at ~200 bytes a line about 40 MB of tab memory. Older lines are dropped.
+// 200,000 lines: twice the 100,000 an operator may scroll through; 100,000
+// measured ~60 MB of JS heap, so the cap bounds a tab to roughly 120 MB.
+// Older lines are dropped.
 const KEPT_LINES = 200_000;
 // 5 s: the session's status badge (running, stopping, …) stays current.
 const STATUS_REFRESH_MS = 5000;
+// 1 s: a refused or failing stream fails well within this on a reachable
+// service; one still open after it is connected.
+const QUIET_CONNECTED_MS = 1000;
 // 150 ms: typing a word filters once, not once per key, over 200,000 lines.
 const SEARCH_DEBOUNCE_MS = 150;
 
@@ -69,12 +73,20 @@ export async function logPage(sessionIdText: string): Promise<void> {
     if (restarted) notice("The service restarted: its log buffer starts afresh, so lines published while it was down are missing.");
     showConnection("connecting", after > 0 ? `reconnecting after line ${after}…` : "connecting…");
     const opened = Date.now();
+    // Connect sends a stream's response headers with its first message, so a
+    // quiet session gives no sign of life: a stream still open after a
+    // moment, right after the service answered the status lookup, counts as
+    // connected.
+    const quiet = setTimeout(() => showConnection("live", "live, waiting for lines"), QUIET_CONNECTED_MS);
     try {
-      const stream = logs.streamSessionLogs(
-        { sessionId, afterSequenceNumber: BigInt(after) },
-        { signal: current.signal, onHeader: () => showConnection("live", "live") },
-      );
+      const stream = logs.streamSessionLogs({ sessionId, afterSequenceNumber: BigInt(after) }, { signal: current.signal });
+      let live = false;
       for await (const m of stream) {
+        if (!live) {
+          live = true;
+          clearTimeout(quiet);
+          showConnection("live", "live");
+        }
         const arrival = cursor.accept(Number(m.sequenceNumber));
         if (arrival.kind === "duplicate") continue;
         if (arrival.renumbered) notice("The service's log buffer for this session started afresh: lines published in between may be missing.");
@@ -85,6 +97,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
       }
       // The server ended the stream (it is shutting down): reconnect.
     } catch (err) {
+      clearTimeout(quiet);
       if (isUnauthenticated(err)) {
         showConnection("token", "access token needed");
         await askForToken();
@@ -95,6 +108,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
       // A stalled tab (RESOURCE_EXHAUSTED) or a known restart comes back at once.
       if (e.code === Code.ResourceExhausted || current.signal.aborted) attempt = 0;
     }
+    clearTimeout(quiet);
     if (Date.now() - opened > HEALTHY_AFTER_MS) attempt = 0;
     const delay = retryDelay(++attempt);
     showConnection("retrying", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
@@ -148,16 +162,17 @@ class StatusBadge {
 
 function wireFilters(store: LineStore, view: LogView, showCount: () => void): void {
   const search = document.getElementById("search") as HTMLInputElement;
+  const only = document.getElementById("only-matches") as HTMLInputElement;
   const boxes = SOURCES.map((s) => document.getElementById(`show-${s}`) as HTMLInputElement);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const apply = () => {
     const sources = new Set(SOURCES.filter((_, i) => boxes[i]!.checked));
-    store.setFilter({ sources, query: search.value });
+    store.setFilter({ sources, query: only.checked ? search.value : "" });
     view.setQuery(search.value);
     view.refilter();
     showCount();
   };
-  for (const b of boxes) b.addEventListener("change", apply);
+  for (const b of [...boxes, only]) b.addEventListener("change", apply);
   search.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(apply, SEARCH_DEBOUNCE_MS);
