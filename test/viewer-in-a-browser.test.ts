@@ -196,6 +196,13 @@ test("after a service restart the page reconnects and continues without duplicat
   expect(pageErrors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::/.test(e))).toEqual([]);
 });
 
+test("a session id the service refuses shows an error instead of retrying forever", async () => {
+  const tab = await browser.newPage();
+  await tab.goto(processor.url("/sessions/99999999999999999"));
+  await tab.locator('#conn[data-state="error"]', { hasText: "session_id" }).waitFor();
+  await tab.close();
+});
+
 test("with a log access token set, the page asks for it once and keeps it for the tab", async () => {
   const port = processor.service.httpPort;
   await processor.stop();

@@ -80,6 +80,7 @@ describe.each(["connect", "grpc-web"] as const)("over %s", (protocol) => {
     const picked = await c.listSessions({ sessionIds: [ids[1]!, ids[3]!, 999_999n] });
     expect(picked.sessions.map((s) => s.sessionId)).toEqual([ids[3]!, ids[1]!]);
     await expect(c.listSessions({ limit: -1 })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(c.listSessions({ sessionIds: [0n] })).rejects.toMatchObject({ code: Code.InvalidArgument });
   });
 
   test("without the token, or with a wrong one, the call is UNAUTHENTICATED", async () => {

@@ -31,6 +31,7 @@ export function sessionViewerService(deps: SessionViewerDeps): ServiceImpl<typeo
     async listSessions(req, ctx) {
       deps.authorize?.(ctx);
       if (req.limit < 0) throw new ConnectError("limit must not be negative", Code.InvalidArgument);
+      if (req.sessionIds.some((id) => id < 1n)) throw new ConnectError("session_ids must be positive", Code.InvalidArgument);
       if (req.sessionIds.length > MAX_SESSION_LIMIT) {
         throw new ConnectError(`at most ${MAX_SESSION_LIMIT} session_ids per call`, Code.InvalidArgument);
       }

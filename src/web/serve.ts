@@ -82,7 +82,8 @@ export function mountViewer(app: App, options: ViewerOptions): void {
   ]);
 
   app.get("/", (c) => list(c.req.raw));
-  app.get("/sessions/:id{[0-9]{1,19}}", (c) => html(logPage(c.req.param("id"), assets))(c.req.raw));
+  // Up to 18 digits: always a valid int64 (the RPCs answer for the rest).
+  app.get("/sessions/:id{[0-9]{1,18}}", (c) => html(logPage(c.req.param("id"), assets))(c.req.raw));
   app.get("/assets/:name", (c) => {
     const file = files.get(new URL(c.req.url).pathname);
     if (!file) return c.text("no such asset (the page may be from an older release: reload it)", 404, COMMON_HEADERS);

@@ -105,6 +105,8 @@ export async function logPage(sessionIdText: string): Promise<void> {
         continue;
       }
       const e = ConnectError.from(err);
+      // The server will refuse this request however often it is sent.
+      if (e.code === Code.InvalidArgument) return showConnection("error", e.rawMessage);
       // A stalled tab (RESOURCE_EXHAUSTED) or a known restart comes back at once.
       if (e.code === Code.ResourceExhausted || current.signal.aborted) attempt = 0;
     }
