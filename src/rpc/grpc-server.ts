@@ -32,7 +32,15 @@ const CLOSE_GRACE_MS = 5000;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = options.logger.child({ component: "grpc" });
-  const handler = connectNodeAdapter({ routes: options.routes, shutdownSignal: rpcShutdownSignal(options.signal) });
+  const handler = connectNodeAdapter({
+    routes: options.routes,
+    shutdownSignal: rpcShutdownSignal(options.signal),
+    // connect-node gzips messages over 1 KiB for clients that accept it: per
+    // stream, so one line watched by 1,000 clients would be compressed 1,000
+    // times, and on Bun it made streams of long lines stall. Log text goes
+    // out as it is (the fetch router compresses nothing by default either).
+    acceptCompression: [],
+  });
   const server = createServer(handler);
   const sessions = new Set<Http2Session>();
   server.on("session", (s: Http2Session) => {

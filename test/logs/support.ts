@@ -54,7 +54,10 @@ export async function startLogStack(amqpUrl: string, env: Record<string, string>
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
   const app = createHttpApp([]);
   mountLogProcessor(app, { routes: rpc.routes, signal });
-  const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal });
+  // As in the service: HTTP outlives the signal a little, so open streams
+  // can send their UNAVAILABLE ending before connections close.
+  const httpStop = new AbortController();
+  const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
   const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logger, signal });
   const transports = new Map<string, Transport>();
   return {
@@ -84,7 +87,10 @@ export async function startLogStack(amqpUrl: string, env: Record<string, string>
     },
     async stop() {
       controller.abort();
-      await Promise.all([ingest!.stopped, grpc.stopped, Promise.race([http.stopped, Bun.sleep(2000)])]);
+      await Promise.all([ingest!.stopped, grpc.stopped]);
+      await Bun.sleep(200);
+      httpStop.abort();
+      await Promise.race([http.stopped, Bun.sleep(2000)]);
       await session.stop().catch(() => {});
     },
   };

@@ -1,0 +1,80 @@
+/**
+ * With LOG_ACCESS_TOKEN set, every LogProcessor call needs
+ * `Authorization: Bearer <token>` (any of the listed tokens), over all three
+ * protocols, or fails with UNAUTHENTICATED; health routes stay open. Unset,
+ * the service is open and says so at start.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createVhost, waitFor, type TestVhost } from "../support/services.ts";
+import { hostManager, PROTOCOLS, startLogStack, take, type HostManager, type LogStack } from "./support.ts";
+
+// Real broker on a possibly busy 2-core machine: generous, but not hiding hangs.
+setDefaultTimeout(60_000);
+
+let vhost: TestVhost;
+let guarded: LogStack;
+let open: LogStack;
+let hm: HostManager;
+
+beforeAll(async () => {
+  vhost = await createVhost("mmlogauth");
+  guarded = await startLogStack(vhost.url, { LOG_ACCESS_TOKEN: "old-token, new-token" });
+  open = await startLogStack(vhost.url);
+  hm = await hostManager(vhost.url);
+  await hm.line(1, "secret line");
+  await waitFor(() => guarded.ingest.ingested() >= 1 && open.ingest.ingested() >= 1, 20_000, "ingested");
+});
+
+afterAll(async () => {
+  await hm?.close();
+  await guarded?.stop();
+  await open?.stop();
+  await vhost?.remove();
+});
+
+async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+}
+
+describe.each(PROTOCOLS)("over %s", (protocol) => {
+  test("no token: UNAUTHENTICATED", async () => {
+    expect(await codeOf(take(guarded.client(protocol), 1, 1))).toBe(Code.Unauthenticated);
+  });
+
+  test("a wrong token: UNAUTHENTICATED", async () => {
+    expect(await codeOf(take(guarded.client(protocol, "guess"), 1, 1))).toBe(Code.Unauthenticated);
+  });
+
+  test("either configured token: the stream works", async () => {
+    expect((await take(guarded.client(protocol, "new-token"), 1, 1))[0].message).toBe("secret line");
+    expect((await take(guarded.client(protocol, "old-token"), 1, 1))[0].message).toBe("secret line");
+  });
+});
+
+test("health routes stay open when tokens are set", async () => {
+  const res = await fetch(`http://127.0.0.1:${guarded.httpPort}/healthz`);
+  expect(res.status).toBe(200);
+});
+
+test("a browser preflight may send Authorization", async () => {
+  const res = await fetch(`http://127.0.0.1:${guarded.httpPort}/manman.v1.LogProcessor/StreamSessionLogs`, {
+    method: "OPTIONS",
+    headers: { origin: "http://viewer.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type,connect-protocol-version" },
+  });
+  expect(res.status).toBeLessThan(300);
+  expect(res.headers.get("access-control-allow-origin")).toBe("*");
+  expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+  expect(res.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("connect-protocol-version");
+});
+
+test("without tokens the service is open and warns at start", async () => {
+  expect((await take(open.client("connect"), 1, 1))[0].message).toBe("secret line");
+  expect(open.logs.some((l) => l.level === "warn" && String(l.msg).includes("LOG_ACCESS_TOKEN is not set"))).toBe(true);
+  expect(guarded.logs.some((l) => String(l.msg).includes("LOG_ACCESS_TOKEN is not set"))).toBe(false);
+});
