@@ -203,6 +203,22 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
       expect(announced().map((e) => e.routingKey)).toEqual(["manman.session.running", "manman.session.stopped"]);
     }, 60_000);
 
+    test("serves the viewer's page and the browser assets embedded in it", async () => {
+      expect(httpPort).toBeGreaterThan(0);
+      const page = await fetch(`http://127.0.0.1:${httpPort}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      const html = await page.text();
+      const assets = [...html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(assets.some((a) => a.endsWith(".js"))).toBe(true);
+      expect(assets.some((a) => a.endsWith(".css"))).toBe(true);
+      for (const a of assets) {
+        const res = await fetch(`http://127.0.0.1:${httpPort}${a}`);
+        expect(res.status).toBe(200);
+        expect((await res.text()).length).toBeGreaterThan(100);
+      }
+    }, 30_000);
+
     // todo until src/service.ts mounts the LogProcessor routes (issue of the log helper).
     test.todo("streams a session's logs over Connect", async () => {
       expect(httpPort).toBeGreaterThan(0);
