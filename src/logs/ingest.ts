@@ -62,6 +62,18 @@ interface SessionInternals {
   openChannel(): Promise<AMQPChannel>;
 }
 
+// The ingest started on each broker session, so an onConnect hook written
+// before the ingest exists can still reach it (see reattachLogIngest).
+const ingestOf = new WeakMap<BrokerSession, LogIngest>();
+
+/**
+ * For the broker's onConnect hook: declares the log queue again after a
+ * reconnect. A no-op on the first connect, before the ingest has started.
+ */
+export async function reattachLogIngest(session: BrokerSession): Promise<void> {
+  await ingestOf.get(session)?.reattach();
+}
+
 export async function startLogIngest(options: LogIngestOptions): Promise<LogIngest> {
   const { session, hub, config, metrics, signal } = options;
   const log = options.logger.child({ component: "log_ingest" });
@@ -176,5 +188,7 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
     else signal.addEventListener("abort", () => void stop(), { once: true });
   });
 
-  return { queueName, attached, reattach, ingested: () => ingested, stopped };
+  const ingest: LogIngest = { queueName, attached, reattach, ingested: () => ingested, stopped };
+  ingestOf.set(session, ingest);
+  return ingest;
 }

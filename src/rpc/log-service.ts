@@ -1,0 +1,56 @@
+/**
+ * Live session logs, wired: ingest → hub → LogProcessor on the Hono app
+ * (Connect + gRPC-Web) and on GRPC_PORT (native gRPC). One call for the
+ * composition root; every part stops on `signal`.
+ */
+import type { BrokerSession } from "../amqp/connection.ts";
+import type { Config } from "../config.ts";
+import type { App } from "../http/app.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { createLogHub, type LogHub } from "../logs/hub.ts";
+import { startLogIngest, type LogIngest } from "../logs/ingest.ts";
+import { mountLogProcessor } from "./fetch.ts";
+import { startGrpcServer } from "./grpc-server.ts";
+import { createLogProcessor } from "./log-processor.ts";
+
+export interface LogServiceOptions {
+  config: Config;
+  session: BrokerSession;
+  /** The Hono app on HEALTH_CHECK_PORT; LogProcessor routes are added to it. */
+  app: App;
+  logger: Logger;
+  metrics: Metrics;
+  signal: AbortSignal;
+}
+
+export interface LogService {
+  /** The bound native gRPC port (GRPC_PORT, or the OS's choice for 0). */
+  grpcPort: number;
+  hub: LogHub;
+  ingest: LogIngest;
+  /** For readiness: true while this process consumes its log queue. */
+  attached(): boolean;
+  /** Settles once the ingest and the gRPC server have stopped. */
+  stopped: Promise<void>;
+}
+
+export async function startLogService({ config, session, app, logger, metrics, signal }: LogServiceOptions): Promise<LogService> {
+  const hub = createLogHub({
+    maxLines: config.logBufferMaxMessages,
+    ttlMs: config.logBufferTtl * 1000,
+    maxBytes: config.logBufferMaxBytes,
+    maxPendingBytes: config.logStreamMaxPendingBytes,
+  });
+  const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
+  const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
+  mountLogProcessor(app, { routes: rpc.routes, signal });
+  const grpc = await startGrpcServer({ port: config.grpcPort, routes: rpc.routes, logger, signal });
+  return {
+    grpcPort: grpc.port,
+    hub,
+    ingest,
+    attached: ingest.attached,
+    stopped: Promise.all([ingest.stopped, grpc.stopped]).then(() => {}),
+  };
+}
