@@ -23,6 +23,8 @@ import { startStaleSweeps } from "./stale/sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 import { mountViewer } from "./web/serve.ts";
 import { createAccessCheck } from "./rpc/access.ts";
+import { reattachLogIngest } from "./logs/ingest.ts";
+import { startLogService } from "./rpc/log-service.ts";
 import { backoff, sleep } from "./util/time.ts";
 
 export interface ServiceOptions {
@@ -48,14 +50,19 @@ export async function startService({ config, logger, signal, runtime = currentRu
     url: config.rabbitmqUrl,
     logger,
     signal,
+    metrics,
     onConnect: async (s) => {
       await declareEventTopology(s, config, logger);
-      // logs: declare the log ingest topology here
+      // logs: the log ingest's exclusive queue died with the old connection; declare it again
+      await reattachLogIngest(s);
     },
   });
   const publisher = confirmedPublisher(session);
   const announcer = new Announcer({ sql, publisher, exchange: config.externalExchange, logger, metrics });
-  const database = new DatabaseWatch(() => databaseAnswers(sql), logger, metrics, signal);
+  // Probes get their own one-connection pool: behind a main pool full of
+  // stuck queries a probe would wait without limit and pile up.
+  const probeSql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 2000, name: "manman-processor-probe" });
+  const database = new DatabaseWatch(() => databaseAnswers(probeSql), logger, metrics, signal);
   const heartbeats = new HeartbeatWriter(sql);
   const store: EventStore = {
     setHostStatus: (id, status) => setHostStatus(sql, id, status),
@@ -71,7 +78,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const relay = announcer.runRelay(signal);
 
   const app = createHttpApp([
-    { name: "database", check: () => databaseAnswers(sql) },
+    { name: "database", check: () => database.check() },
     { name: "broker", check: () => !session.closed },
     { name: "event_consumer", check: () => consumer.attached() },
   ]);
@@ -79,25 +86,26 @@ export async function startService({ config, logger, signal, runtime = currentRu
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", consumer.inFlight());
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
-  // logs: mount the LogProcessor routes here
+  // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
+  const logs = await startLogService({ config, session, app, logger, metrics, signal });
   // viewer: pages, assets and SessionViewer (guarded by the same tokens as the logs)
   mountViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
 
   // HTTP stays up while the consumer drains, so probes see /readyz go 503.
   const httpStop = new AbortController();
   const http = await runtime.serve({ port: config.healthCheckPort, fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
-  const grpcPort = 0;
+  const grpcPort = logs.grpcPort;
   logger.info("manman-processor ready", { http_port: http.port, grpc_port: grpcPort, queue: config.queueName });
 
   const stopped = (async () => {
     await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
     logger.info("shutting down: no new messages, draining in-flight ones");
     await consumer.stopped;
-    await Promise.all([sweeps.stopped, relay]);
+    await Promise.all([sweeps.stopped, relay, logs.stopped]);
     httpStop.abort();
     await Promise.race([http.stopped, sleep(2000)]);
     await session.stop().catch(() => {});
-    await sql.end({ timeout: 5 });
+    await Promise.all([sql.end({ timeout: 5 }), probeSql.end({ timeout: 1 })]);
     logger.info("stopped");
   })();
 

@@ -6,17 +6,27 @@
  * runs after every (re)connect so callers can redeclare what they need.
  * The caller closes the session (`session.stop()`) once its consumers have
  * drained; the signal only cuts short the first-connect retries.
+ *
+ * The log gets one line per change of state: lost, still down every 30 s,
+ * back (amqp-client's own per-attempt lines go to debug).
  */
-import { AMQPSession } from "@cloudamqp/amqp-client";
+import { AMQPSession, type AMQPChannel } from "@cloudamqp/amqp-client";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
 
 export type BrokerSession = AMQPSession;
+
+// 30 s between "still unreachable" lines, as for the database.
+const STILL_DOWN_EVERY_MS = 30_000;
+const UP = "manman_broker_up";
+const UP_HELP = "1 while the broker connection is open";
 
 export interface BrokerOptions {
   url: string;
   logger: Logger;
   signal: AbortSignal;
+  metrics?: Metrics;
   /** Connection name shown in the RabbitMQ management UI. */
   name?: string;
   /** After every connect and reconnect; errors are logged, not thrown. */
@@ -25,8 +35,16 @@ export interface BrokerOptions {
 }
 
 export async function connectBroker(options: BrokerOptions): Promise<BrokerSession> {
-  const { logger, signal } = options;
+  const { logger, signal, metrics } = options;
   const log = logger.child({ component: "amqp" });
+  let lostAt = 0;
+  let stillDown: ReturnType<typeof setInterval> | undefined;
+  const markUp = () => {
+    clearInterval(stillDown);
+    stillDown = undefined;
+    metrics?.set(UP, UP_HELP, 1);
+  };
+  let lastLog = 0;
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
     try {
@@ -39,34 +57,61 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
         maxReconnectInterval: 10_000,
         logger: quietAmqpLogger(log),
         onconnect: (s) => {
+          if (lostAt > 0) log.info("broker connection restored", { down_ms: Date.now() - lostAt });
+          lostAt = 0;
+          markUp();
           ready = Promise.resolve(options.onConnect?.(s)).catch((err) =>
             log.error("setting up after connect failed", { error: errorMessage(err) }),
           );
         },
         ondisconnect: (err) => {
+          lostAt = Date.now();
+          metrics?.set(UP, UP_HELP, 0);
+          metrics?.inc("manman_broker_disconnects_total", "times the broker connection was lost");
           log.warn("broker connection lost; reconnecting", { error: err?.message });
+          clearInterval(stillDown);
+          stillDown = setInterval(() => log.warn("broker still unreachable", { down_ms: Date.now() - lostAt }), STILL_DOWN_EVERY_MS);
+          // Never keep the process alive just to say so.
+          (stillDown as { unref?: () => void }).unref?.();
           options.onDisconnect?.(err);
         },
       });
       await ready;
+      if (attempt > 1) log.info("broker reachable; connected", { attempts: attempt });
+      markUp();
       return session;
     } catch (err) {
       if (signal.aborted) throw err;
       const delay = backoff(attempt, 500, 10_000);
-      log.warn("broker unreachable; retrying", { error: errorMessage(err), attempt, retry_in_ms: delay });
+      metrics?.set(UP, UP_HELP, 0);
+      // The first failure and then one line per 30 s, not one per attempt.
+      if (attempt === 1 || Date.now() - lastLog >= STILL_DOWN_EVERY_MS) {
+        lastLog = Date.now();
+        log.warn(attempt === 1 ? "broker unreachable at start; retrying" : "broker still unreachable", { error: errorMessage(err), attempts: attempt });
+      } else log.debug("broker unreachable; retrying", { error: errorMessage(err), attempt, retry_in_ms: delay });
       await sleep(delay, signal);
     }
   }
 }
 
-/** amqp-client logs every reconnect attempt at warn; keep ours as the one line per state change. */
+/**
+ * A channel of the session's current connection that the caller owns (for
+ * a consumer that manages its own recovery). `openChannel` exists at run time
+ * but is marked @internal in amqp-client 4.1's typings.
+ */
+export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
+  return (session as unknown as { openChannel(): Promise<AMQPChannel> }).openChannel();
+}
+
+/**
+ * amqp-client logs every reconnect attempt at warn and a dropped connection
+ * as five error lines (one per channel); what it reports reaches the log
+ * through our own lines (connection lost / restored, consumer re-attached,
+ * publishes refused), so its own go to debug.
+ */
 function quietAmqpLogger(log: Logger): Pick<Console, "debug" | "info" | "warn" | "error"> {
-  return {
-    debug: (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1)),
-    info: (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1)),
-    warn: (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1)),
-    error: (...a: unknown[]) => log.error(String(a[0]), ...a.slice(1)),
-  };
+  const debug = (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1));
+  return { debug, info: debug, warn: debug, error: debug };
 }
 
 export function errorMessage(err: unknown): string {

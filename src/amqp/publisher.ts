@@ -11,11 +11,26 @@ export interface Publisher {
   publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: AMQPProperties): Promise<void>;
 }
 
-export function confirmedPublisher(session: BrokerSession): Publisher {
+// 10 s without a confirm: a healthy broker confirms in milliseconds, and a
+// connection that died without a reset (no FIN/RST, heartbeat not yet
+// missed) would otherwise hold the message and its entity's queue until the
+// heartbeat notices. The caller treats it as a failed publish (the outbox
+// relay retries), which is at-least-once, never a loss.
+const CONFIRM_TIMEOUT_MS = 10_000;
+
+export function confirmedPublisher(session: BrokerSession, confirmTimeoutMs = CONFIRM_TIMEOUT_MS): Publisher {
   return {
     async publish(exchange, routingKey, body, properties = {}) {
       const ch = await confirmChannel(session);
-      await ch.basicPublish(exchange, routingKey, body, { deliveryMode: 2, ...properties });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no publisher confirm within ${confirmTimeoutMs} ms`)), confirmTimeoutMs);
+      });
+      try {
+        await Promise.race([ch.basicPublish(exchange, routingKey, body, { deliveryMode: 2, ...properties }), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

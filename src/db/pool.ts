@@ -25,6 +25,11 @@ export function createPool(options: PoolOptions): Sql {
     // 5 s to connect: a reachable database answers in milliseconds; longer
     // means it is down, and the caller's retry loop takes over.
     connect_timeout: 5,
+    // Reconnect delay after a failed connect, in seconds: 0.05 doubling to
+    // 1. postgres.js's default grows to 20 s, which would keep queries
+    // waiting up to 20 s after the database is back; the outage backoff is
+    // DatabaseWatch's job, so this one stays short.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     connection: {
       application_name: options.name ?? "manman-processor",

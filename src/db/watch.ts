@@ -1,8 +1,11 @@
 /**
  * Knows whether the database answers, and lets work wait for it to come
- * back instead of failing messages during an outage. One probe loop at a
- * time however many messages are waiting, and one log line per change of
- * state (down / still down every 30 s / back), not one per message.
+ * back instead of failing messages during an outage. At most one probe
+ * query is in flight however many messages are waiting or readiness probes
+ * ask, each probe gives up after PROBE_TIMEOUT_MS (a query queued behind a
+ * pool of stuck connections would otherwise wait without limit), and the log
+ * gets one line per change of state (down / still down every 30 s / back),
+ * not one per message.
  */
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -11,21 +14,53 @@ import { backoff, sleep } from "../util/time.ts";
 // 30 s between "still down" lines: often enough to see in a log tail that
 // the outage goes on, rare enough to not flood a long outage's log.
 const STILL_DOWN_EVERY_MS = 30_000;
+// 2 s: a database that takes longer for SELECT 1 is as good as down, and it
+// matches the readiness check's own deadline.
+const PROBE_TIMEOUT_MS = 2000;
+// Probes during an outage: 0.2 s doubling to 5 s, with jitter. Back within
+// a fraction of a second after a blip, gentle during a long outage.
+const PROBE_BASE_MS = 200;
+const PROBE_CAP_MS = 5000;
+
+const UP = "manman_database_up";
+const UP_HELP = "1 while the database answers";
+
+interface Outage {
+  since: number;
+  lastLog: number;
+  lastError: string;
+  recovered: Promise<void>;
+}
 
 export class DatabaseWatch {
-  private down: { since: number; lastLog: number; recovered: Promise<void> } | null = null;
+  private outage: Outage | null = null;
+  private probing: Promise<void> | null = null;
 
+  /** `probe` runs a trivial query; best on its own small pool (see service.ts). */
   constructor(
     private readonly probe: () => Promise<unknown>,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly signal: AbortSignal,
+    private readonly timeoutMs = PROBE_TIMEOUT_MS,
   ) {
-    metrics.set("manman_database_up", "1 while the database answers", 1);
+    metrics.set(UP, UP_HELP, 1);
   }
 
   get isDown(): boolean {
-    return this.down !== null;
+    return this.outage !== null;
+  }
+
+  /**
+   * For readiness: true when the database answers. During a known outage it
+   * answers at once from the watch's state (throwing the reason), so probes
+   * never pile up; otherwise it probes (one shared probe at a time).
+   */
+  async check(): Promise<boolean> {
+    const outage = this.outage;
+    if (outage) throw new Error(`unreachable for ${Math.round((Date.now() - outage.since) / 1000)} s: ${outage.lastError}`);
+    await this.probeOnce();
+    return true;
   }
 
   /**
@@ -34,49 +69,74 @@ export class DatabaseWatch {
    * the outage's). Rejects only when the process is shutting down.
    */
   async answersOrWait(cause: unknown): Promise<boolean> {
-    if (!this.down) {
+    if (!this.outage) {
       try {
-        await this.probe();
+        await this.probeOnce();
         return true;
-      } catch {
-        this.enterOutage(cause);
+      } catch (err) {
+        this.enterOutage(cause ?? err);
       }
     }
-    await this.down!.recovered;
+    await this.outage?.recovered;
     this.signal.throwIfAborted();
     return false;
   }
 
-  private enterOutage(cause: unknown): void {
-    const since = Date.now();
-    this.logger.error("database unreachable; holding messages until it answers", { error: errorText(cause) });
-    this.metrics.set("manman_database_up", "1 while the database answers", 0);
-    const state = { since, lastLog: since, recovered: Promise.resolve() };
-    state.recovered = this.probeUntilUp(state);
-    this.down = state;
+  /** One probe shared by every caller that asks while it runs; enters the outage state when it fails. */
+  private probeOnce(): Promise<void> {
+    this.probing ??= this.timedProbe()
+      .catch((err) => {
+        this.enterOutage(err);
+        throw err;
+      })
+      .finally(() => (this.probing = null));
+    return this.probing;
   }
 
-  private async probeUntilUp(state: { since: number; lastLog: number }): Promise<void> {
+  private async timedProbe(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 in ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      await Promise.race([this.probe(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private enterOutage(cause: unknown): void {
+    if (this.outage || this.signal.aborted) return;
+    const since = Date.now();
+    this.logger.error("database unreachable; holding messages until it answers", { error: errorText(cause) });
+    this.metrics.set(UP, UP_HELP, 0);
+    this.metrics.inc("manman_database_outages_total", "times the database stopped answering");
+    const outage: Outage = { since, lastLog: since, lastError: errorText(cause), recovered: Promise.resolve() };
+    this.outage = outage;
+    outage.recovered = this.probeUntilUp(outage);
+  }
+
+  private async probeUntilUp(outage: Outage): Promise<void> {
     for (let attempt = 1; !this.signal.aborted; attempt++) {
-      // 0.2 s doubling to 5 s: back quickly after a blip, gentle during a long outage.
       try {
-        await sleep(backoff(attempt, 200, 5000), this.signal);
+        await sleep(backoff(attempt, PROBE_BASE_MS, PROBE_CAP_MS), this.signal);
       } catch {
         break;
       }
       try {
-        await this.probe();
-        this.logger.info("database reachable again; resuming", { down_ms: Date.now() - state.since });
-        this.metrics.set("manman_database_up", "1 while the database answers", 1);
+        await this.timedProbe();
+        this.logger.info("database reachable again; resuming", { down_ms: Date.now() - outage.since });
+        this.metrics.set(UP, UP_HELP, 1);
         break;
       } catch (err) {
-        if (Date.now() - state.lastLog >= STILL_DOWN_EVERY_MS) {
-          state.lastLog = Date.now();
-          this.logger.warn("database still unreachable", { down_ms: Date.now() - state.since, error: errorText(err) });
+        outage.lastError = errorText(err);
+        if (Date.now() - outage.lastLog >= STILL_DOWN_EVERY_MS) {
+          outage.lastLog = Date.now();
+          this.logger.warn("database still unreachable", { down_ms: Date.now() - outage.since, error: outage.lastError });
         }
       }
     }
-    this.down = null;
+    this.outage = null;
   }
 }
 

@@ -3,14 +3,19 @@
  * forgets them. The fast path publishes right after the commit; the relay
  * picks up what a crash or a broker outage left behind, so a committed
  * change is always announced at least once.
+ *
+ * Events whose fast-path publish failed here are remembered by id and
+ * relayed as soon as the broker takes publishes again; rows left by a
+ * process that died are relayed once they are LEFTOVER_AGE_MS old.
  */
 import type { Sql } from "../db/pool.ts";
 import { deletePublished, lockLeftovers, type OutboxEvent } from "../db/outbox.ts";
+import { lockDeferred } from "../db/outbox-deferred.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { renderEventBody } from "./external.ts";
-import { sleep } from "../util/time.ts";
+import { backoff, sleep } from "../util/time.ts";
 
 // Deletes of confirmed rows are batched: one statement per 50 ms or per
 // 500 ids instead of one per event, which would double the database work of
@@ -24,6 +29,13 @@ const FLUSH_IDS = 500;
 const LEFTOVER_AGE_MS = 10_000;
 const RELAY_EVERY_MS = 5_000;
 const RELAY_BATCH = 200;
+// While our own publishes fail, the relay tries again after 0.5 s doubling
+// to RELAY_EVERY_MS: events go out within a second or so of the broker
+// coming back, without a tight loop during the outage.
+const DEFERRED_RETRY_BASE_MS = 500;
+// Ids remembered for a prompt relay; beyond this (a very long outage) the
+// rest are relayed by age like a dead process's leftovers.
+const DEFERRED_MAX = 10_000;
 
 export interface AnnouncerDeps {
   sql: Sql;
@@ -37,22 +49,61 @@ export class Announcer {
   private confirmed: number[] = [];
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Ids whose fast-path publish failed, oldest first. */
+  private readonly deferred = new Set<number>();
+  private failingSince = 0;
+  private wake: (() => void) | undefined;
 
   constructor(private readonly deps: AnnouncerDeps) {}
 
-  /** Publishes each event with a broker confirm; throws if the broker refuses. */
+  /** True while publishes to the external exchange fail. */
+  get failing(): boolean {
+    return this.failingSince > 0;
+  }
+
+  /**
+   * Publishes each event with a broker confirm. When the broker refuses,
+   * the events stay in the outbox for the relay, the first failure is
+   * logged (one line per outage, not per event), and this throws.
+   */
   async publish(events: readonly OutboxEvent[]): Promise<void> {
-    for (const e of events) {
-      await this.deps.publisher.publish(this.deps.exchange, e.routing_key, renderEventBody(e.payload), {
-        contentType: "application/json",
-      });
-      this.deps.metrics.inc("manman_external_events_published_total", "events published to the external exchange", { routing_key: e.routing_key });
+    for (const [i, e] of events.entries()) {
+      try {
+        await this.deps.publisher.publish(this.deps.exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json" });
+      } catch (err) {
+        this.defer(events.slice(i), err);
+        throw err;
+      }
+      this.published(e, "fast");
       this.forget(e.id);
     }
+    if (this.failing && this.deferred.size === 0) this.recovered();
+  }
+
+  private published(e: OutboxEvent, path: "fast" | "relay"): void {
+    this.deps.metrics.inc("manman_external_events_published_total", "events published to the external exchange", { routing_key: e.routing_key });
+    if (path === "relay") this.deps.metrics.inc("manman_external_events_relayed_total", "outbox events published by the relay");
+  }
+
+  private defer(events: readonly OutboxEvent[], err: unknown): void {
+    for (const e of events) if (this.deferred.size < DEFERRED_MAX) this.deferred.add(Number(e.id));
+    this.deps.metrics.inc("manman_external_events_deferred_total", "events whose publish failed, left in the outbox for the relay", {}, events.length);
+    if (!this.failing) {
+      this.failingSince = Date.now();
+      this.deps.logger.warn("external events not confirmed by the broker; the outbox relay will publish them", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    this.wake?.();
+  }
+
+  private recovered(): void {
+    this.deps.logger.info("external events confirmed again", { failing_ms: Date.now() - this.failingSince });
+    this.failingSince = 0;
   }
 
   private forget(id: number): void {
-    this.confirmed.push(id);
+    this.confirmed.push(Number(id));
     if (this.confirmed.length >= FLUSH_IDS) void this.flush();
     else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
   }
@@ -71,34 +122,56 @@ export class Announcer {
     return this.flushing;
   }
 
-  /** One pass of the relay: publishes leftovers under row locks, deletes them, commits. */
+  /**
+   * One pass of the relay: publishes (under row locks) first the events
+   * this process failed to publish, then leftovers older than
+   * LEFTOVER_AGE_MS; deletes them and commits. Returns how many it published.
+   */
   async relayLeftovers(): Promise<number> {
     const { sql, publisher, exchange } = this.deps;
-    return (await sql.begin(async (tx) => {
-      const rows = await lockLeftovers(tx as unknown as Sql, LEFTOVER_AGE_MS, RELAY_BATCH);
+    const asked = [...this.deferred].slice(0, RELAY_BATCH);
+    const n = (await sql.begin(async (tx) => {
+      const mine = await lockDeferred(tx as unknown as Sql, asked, RELAY_BATCH);
+      const old = mine.length < RELAY_BATCH ? await lockLeftovers(tx as unknown as Sql, LEFTOVER_AGE_MS, RELAY_BATCH - mine.length) : [];
+      const seen = new Set(mine.map((e) => Number(e.id)));
+      const rows = [...mine, ...old.filter((e) => !seen.has(Number(e.id)))];
       for (const e of rows) {
         await publisher.publish(exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json" });
+        this.published(e, "relay");
       }
       await deletePublished(tx as unknown as Sql, rows.map((r) => Number(r.id)));
       return rows.length;
     })) as number;
+    // Published and deleted now, or (not found) already by another relay.
+    for (const id of asked) this.deferred.delete(id);
+    if (this.failing && this.deferred.size === 0) this.recovered();
+    return n;
   }
 
   /** Runs the relay until the signal aborts; settles after a last flush. */
   async runRelay(signal: AbortSignal): Promise<void> {
+    let failures = 0;
     while (!signal.aborted) {
       try {
         const n = await this.relayLeftovers();
+        failures = 0;
         if (n > 0) {
           this.deps.logger.info("announced events left behind by an earlier failure", { count: n });
-          this.deps.metrics.inc("manman_external_events_relayed_total", "outbox events published by the relay", {}, n);
           continue;
         }
       } catch (err) {
+        failures++;
         this.deps.logger.debug("outbox relay pass failed; will retry", { error: String(err) });
       }
-      await sleep(RELAY_EVERY_MS, signal).catch(() => {});
+      const wait = this.deferred.size > 0 ? backoff(failures + 1, DEFERRED_RETRY_BASE_MS, RELAY_EVERY_MS) : RELAY_EVERY_MS;
+      await this.sleepOrWake(wait, signal);
     }
     await this.flush();
+  }
+
+  private async sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new Promise<void>((resolve) => (this.wake = resolve));
+    await Promise.race([sleep(ms, signal).catch(() => {}), woken]);
+    this.wake = undefined;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The event loop: broker in → decode → apply (in order per server/session,
  * concurrently across them) → announce → ack. A message is acked only after
- * its change is committed and its events are confirmed by the broker.
+ * its change is committed (with its events in the outbox) and the broker has
+ * confirmed the events, or they are left to the outbox relay.
  *
  * Failures, by whose fault they are:
  * - the message's (bad body, unknown id, forward skip, data error):
@@ -9,13 +10,15 @@
  * - the database's (outage): held unacked, waiting for it to answer; the
  *   prefetch window then keeps the broker from sending more;
  * - the moment's (a timeout on one row): retried with backoff up to
- *   MAX_RETRIES, holding only that entity's queue, then dead-lettered.
+ *   MAX_RETRIES, holding only that entity's queue, then dead-lettered;
+ * - the broker's (connection or channel lost): messages of the dead channel
+ *   are dropped unprocessed (the broker redelivers them, in order) and a
+ *   watchdog re-attaches the consumer, redeclaring the topology first.
  */
-import type { AMQPMessage, AMQPSubscription } from "@cloudamqp/amqp-client";
-import type { BrokerSession } from "../amqp/connection.ts";
-import { errorMessage } from "../amqp/connection.ts";
+import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
+import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import type { Publisher } from "../amqp/publisher.ts";
-import { deadLetterQueueName } from "../amqp/topology.ts";
+import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
 import { isPermanentDatabaseError } from "../db/errors.ts";
 import type { DatabaseWatch } from "../db/watch.ts";
 import type { Logger } from "../log.ts";
@@ -28,6 +31,8 @@ import { decodeEvent, type EventMessage } from "./messages.ts";
 
 export interface EventConsumerOptions {
   queueName: string;
+  queueType: "classic" | "quorum";
+  externalExchange: string;
   prefetch: number;
   maxRetries: number;
   maxMessageBytes: number;
@@ -56,12 +61,28 @@ export interface EventConsumer {
 
 const COUNTER = "manman_event_messages_total";
 const COUNTER_HELP = "event messages by kind and outcome";
+// Retries of a message's own transient failure: 100 ms doubling, capped at
+// 5 s, with jitter; with MAX_RETRIES=5 a message gives up after ~3 s of
+// waiting plus its attempts, far below the broker's 30 min consumer_timeout.
+const RETRY_BASE_MS = 100;
+const RETRY_CAP_MS = 5000;
+// 1 s: how soon a lost consumer is noticed once the connection is back; the
+// check is a few property reads.
+const WATCHDOG_MS = 1000;
+
+interface Attachment {
+  channel: AMQPChannel;
+  tag: string;
+}
 
 export async function startEventConsumer(options: EventConsumerOptions, deps: EventConsumerDeps): Promise<EventConsumer> {
   const { session, logger, metrics, signal } = deps;
   const keyed = new KeyedQueue();
   const dlq = deadLetterQueueName(options.queueName);
   let draining = false;
+  // Keys with a message left unacked for redelivery during shutdown: their
+  // later messages must be left too, or they would overtake it.
+  const abandonedKeys = new Set<string>();
 
   const deadLetter = async (msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}) => {
     logger.warn("dead-lettered event message", { routing_key: msg.routingKey, reason, attempts, ...fields });
@@ -79,6 +100,8 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     } catch (err) {
       // The queue's own dead-letter arguments still route a rejected message
       // to the DLQ, only without our reason headers (the log line has it).
+      // If the channel is gone too, the broker redelivers it and it comes
+      // here again.
       logger.debug("publishing to the dead-letter queue failed; rejecting instead", { error: errorMessage(err) });
       await msg.reject(false).catch(() => {});
     }
@@ -89,15 +112,10 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     metrics.inc(COUNTER, COUNTER_HELP, { kind: event.kind, outcome: outcome.kind });
     if (outcome.kind === "rejected") return deadLetter(msg, outcome.detail, attempts, idsOf(event));
     if (outcome.events.length > 0) {
-      try {
-        await deps.announcer.publish(outcome.events);
-      } catch (err) {
-        // Committed, and the events wait in the outbox for the relay. The
-        // redelivery finds the change already made and is simply acked.
-        logger.warn("could not announce a committed change; the outbox relay will", { ...fields, error: errorMessage(err) });
-        await msg.nack(true).catch(() => {});
-        return;
-      }
+      // Committed, with the events in the outbox. If the broker does not
+      // confirm them, the Announcer has logged it and the relay publishes
+      // them once it can: the message is done either way.
+      await deps.announcer.publish(outcome.events).catch(() => {});
     }
     if (outcome.kind === "stale") logger.info("ignored stale redelivery", fields);
     else if (event.kind === "heartbeat" && outcome.kind === "unchanged") logger.debug("heartbeat", fields);
@@ -107,9 +125,25 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     await msg.ack().catch(() => {});
   };
 
+  /** Leaves a message unacked for the broker to redeliver; false if it must be worked on. */
+  const leaveForRedelivery = (msg: AMQPMessage, event: EventMessage): boolean => {
+    if (msg.channel.closed) {
+      // Its channel died: the broker has requeued it (and everything after
+      // it), so applying it now would only race its own redelivery.
+      metrics.inc("manman_event_messages_left_for_redelivery_total", "event messages left to the broker to redeliver (lost channel, shutdown)");
+      return true;
+    }
+    if (abandonedKeys.has(event.key)) {
+      metrics.inc("manman_event_messages_left_for_redelivery_total", "event messages left to the broker to redeliver (lost channel, shutdown)");
+      return true;
+    }
+    return false;
+  };
+
   const process = async (msg: AMQPMessage, event: EventMessage) => {
     let attempts = 0;
     for (;;) {
+      if (leaveForRedelivery(msg, event)) return;
       attempts++;
       let outcome: Outcome;
       try {
@@ -120,7 +154,10 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
         try {
           answers = await deps.database.answersOrWait(err);
         } catch {
-          return; // shutting down mid-outage: leave it unacked for redelivery
+          // Shutting down mid-outage: leave it (and its key's later
+          // messages) unacked for redelivery.
+          abandonedKeys.add(event.key);
+          return;
         }
         if (!answers) {
           attempts--; // the outage's fault, not the message's
@@ -128,7 +165,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
         }
         if (attempts > options.maxRetries) return deadLetter(msg, `failed ${attempts} times: ${errorMessage(err)}`, attempts, idsOf(event));
         metrics.inc("manman_event_retries_total", "retries of event messages after a transient failure");
-        const delay = backoff(attempts, 100, 5000);
+        const delay = backoff(attempts, RETRY_BASE_MS, RETRY_CAP_MS);
         logger.warn("transient failure; retrying", { routing_key: msg.routingKey, ...idsOf(event), attempt: attempts, retry_in_ms: delay, error: errorMessage(err) });
         // During shutdown the retry still runs (the drain deadline bounds it).
         await sleep(delay);
@@ -140,6 +177,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
 
   const onMessage = (msg: AMQPMessage) => {
     if (msg.bodySize > options.maxMessageBytes) {
+      metrics.inc(COUNTER, COUNTER_HELP, { kind: "oversize", outcome: "rejected" });
       void keyed.run(`oversize:${msg.deliveryTag}`, () =>
         deadLetter(msg, `body of ${msg.bodySize} bytes exceeds MAX_MESSAGE_BYTES (${options.maxMessageBytes})`, 1),
       );
@@ -151,21 +189,53 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       void keyed.run(`bad:${msg.deliveryTag}`, () => deadLetter(msg, decoded.reason, 1));
       return;
     }
-    void keyed.run(decoded.event.key, () => process(msg, decoded.event)).catch((err) =>
-      logger.error("unexpected failure handling an event message; it will be redelivered", { routing_key: msg.routingKey, error: errorMessage(err) }),
-    );
+    void keyed.run(decoded.event.key, () => process(msg, decoded.event)).catch((err) => {
+      logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
+      // Unsettled on a live channel it would sit until the channel closes.
+      void msg.nack(true).catch(() => {});
+    });
   };
 
-  const queue = await session.queue(options.queueName, { passive: true });
-  const subscription: AMQPSubscription = await queue.subscribe({ prefetch: options.prefetch, manualAck: true }, onMessage);
+  // Our own channel rather than the session's subscription recovery: that
+  // re-consumes before the topology is redeclared (and fails for a deleted
+  // queue), and never notices a channel the broker closed on a live
+  // connection (consumer_timeout, queue deleted). The watchdog covers all.
+  let current: Attachment | null = null;
+  const attach = async (): Promise<void> => {
+    const channel = await openOwnChannel(session);
+    try {
+      await channel.basicQos(options.prefetch);
+      const consumer = await channel.basicConsume(options.queueName, { noAck: false }, onMessage);
+      current = { channel, tag: consumer.tag };
+    } catch (err) {
+      await channel.close().catch(() => {});
+      throw err;
+    }
+  };
+  const attached = (): boolean => {
+    const a = current;
+    return !draining && !session.closed && a !== null && !a.channel.closed && a.channel.consumers.has(a.tag);
+  };
+
+  await attach();
   logger.info("consuming events", { queue: options.queueName, prefetch: options.prefetch });
+
+  const watchdog = watchAttachment({ session, logger, metrics, signal, attached, isDraining: () => draining, reattach: async () => {
+    const old = current;
+    current = null;
+    if (old && !old.channel.closed) await old.channel.close().catch(() => {});
+    await declareEventTopology(session, options, logger);
+    await attach();
+  } });
 
   const stopped = (async () => {
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
     draining = true;
+    await watchdog;
     // basic.cancel only: the channel stays open so in-flight messages can
-    // still be acked (cancelling the subscription would close it).
-    await subscription.channel.basicCancel(subscription.consumerTag).catch(() => {});
+    // still be acked (closing it would requeue them).
+    const last = current as Attachment | null;
+    if (last && !last.channel.closed) await last.channel.basicCancel(last.tag).catch(() => {});
     const pending = keyed.pending;
     if (pending > 0) logger.info("draining in-flight event messages", { in_flight: pending });
     const drained = await Promise.race([
@@ -176,11 +246,55 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     if (!drained) logger.warn("drain deadline passed; unfinished messages will be redelivered", { in_flight: keyed.pending });
   })();
 
-  return {
-    attached: () => !draining && !session.closed && !subscription.channel.closed,
-    inFlight: () => keyed.pending,
-    stopped,
-  };
+  return { attached, inFlight: () => keyed.pending, stopped };
+}
+
+interface WatchDeps {
+  session: BrokerSession;
+  logger: Logger;
+  metrics: Metrics;
+  signal: AbortSignal;
+  attached(): boolean;
+  isDraining(): boolean;
+  reattach(): Promise<void>;
+}
+
+/**
+ * Re-attaches the consumer whenever the connection is up but the consumer
+ * is not, with backoff between failed attempts and one log line per change
+ * of state. Settles when the signal aborts.
+ */
+async function watchAttachment(w: WatchDeps): Promise<void> {
+  let detachedSince = 0;
+  let failures = 0;
+  let nextTry = 0;
+  while (!w.signal.aborted) {
+    await sleep(WATCHDOG_MS, w.signal).catch(() => {});
+    if (w.signal.aborted || w.isDraining()) break;
+    if (w.attached()) {
+      detachedSince = 0;
+      continue;
+    }
+    if (detachedSince === 0) {
+      detachedSince = Date.now();
+      failures = 0;
+      nextTry = 0;
+      // A lost connection has its own log line; a lost channel on a live
+      // connection (consumer_timeout, queue deleted) gets this one.
+      if (!w.session.closed) w.logger.warn("event consumer lost its channel; re-attaching");
+    }
+    if (w.session.closed || Date.now() < nextTry) continue;
+    try {
+      await w.reattach();
+      w.metrics.inc("manman_event_consumer_reattached_total", "times the event consumer was attached again after losing its channel or connection");
+      w.logger.info("event consumer attached again", { detached_ms: Date.now() - detachedSince });
+      detachedSince = 0;
+    } catch (err) {
+      failures++;
+      nextTry = Date.now() + backoff(failures, 1000, 30_000);
+      if (failures === 1) w.logger.warn("re-attaching the event consumer failed; retrying", { error: errorMessage(err) });
+    }
+  }
 }
 
 function idsOf(event: EventMessage): Record<string, number> {
