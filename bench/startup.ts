@@ -93,7 +93,7 @@ async function measure(label: string, command: string[]): Promise<void> {
 }
 
 try {
-  console.log(`binary dist/manman-processor: ${mib(binary)} MiB; Deno bundle dist/manman-processor.js: ${mib(bundle)} MiB`);
+  console.log(`executable manman-processor: ${mib(binary)} MiB; Deno bundle manman-processor.js: ${mib(bundle)} MiB`);
   // Each artefact gets its own database, so both see a fresh one first.
   await measure("binary", [binary]);
   if (opts.deno) {
