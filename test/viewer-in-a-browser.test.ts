@@ -28,6 +28,7 @@ beforeAll(async () => {
   peer = await BrokerPeer.connect(world.vhost.url);
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: BROWSER_ARGS });
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, timezoneId: "Europe/Berlin", acceptDownloads: true });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(e.message));
   page.on("console", (m) => void (m.type() === "error" && pageErrors.push(m.text())));
@@ -148,7 +149,12 @@ test("source filter and search narrow the view and highlight matches", async () 
   await page.fill("#search", "TICK 1");
   await waitFor(async () => (await page.locator(".row").count()) === 11, 10_000, "search applied");
   expect(await page.locator(".row mark").first().textContent()).toBe("tick 1");
-  expect(messages(await downloaded())).toEqual(["tick 1", ...Array.from({ length: 10 }, (_, i) => `tick ${i + 10}`)]);
+  const matching = ["tick 1", ...Array.from({ length: 10 }, (_, i) => `tick ${i + 10}`)];
+  expect(messages(await downloaded())).toEqual(matching);
+  await page.click("#copy");
+  await page.locator("#copy", { hasText: "Copied" }).waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  expect(messages(copied.split("\n").filter((l) => l))).toEqual(matching);
   // Highlights among all lines, colours kept inside and around the match.
   await page.uncheck("#only-matches");
   await page.fill("#search", "joined");
