@@ -86,7 +86,9 @@ test("a broker outage of several seconds while host managers keep publishing: /r
   expect(linesWith(processor.logs, "event consumer attached again")).toHaveLength(1);
   expect(linesWith(processor.logs, "external events not confirmed by the broker; the outbox relay will publish them").length).toBeLessThanOrEqual(1);
   expect(linesWith(processor.logs, "transient failure; retrying")).toHaveLength(0);
-  expect(processor.logs.filter((l) => l.level === "warn" || l.level === "error").length).toBeLessThanOrEqual(3);
+  // (The log streaming side reports its own channel; counted here: the event side.)
+  const eventSide = processor.logs.filter((l) => !String(l.component ?? "").startsWith("log_"));
+  expect(eventSide.filter((l) => l.level === "warn" || l.level === "error").length).toBeLessThanOrEqual(3);
 }, 120_000);
 
 test("a broker that lost the queue: the processor redeclares the queue and its bindings and consumes again", async () => {

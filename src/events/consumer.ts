@@ -16,6 +16,7 @@
  *   watchdog re-attaches the consumer, redeclaring the topology first.
  */
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
+import { Acker } from "../amqp/acker.ts";
 import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
@@ -78,6 +79,9 @@ interface Attachment {
 export async function startEventConsumer(options: EventConsumerOptions, deps: EventConsumerDeps): Promise<EventConsumer> {
   const { session, logger, metrics, signal } = deps;
   const keyed = new KeyedQueue();
+  // Acks go out as one `multiple` ack per contiguous run of settled
+  // deliveries: one frame per message halves what the broker side can take.
+  const acker = new Acker();
   const dlq = deadLetterQueueName(options.queueName);
   let draining = false;
   // Keys with a message left unacked for redelivery during shutdown: their
@@ -96,14 +100,14 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     };
     try {
       await deps.publisher.publish("", dlq, msg.body ?? new Uint8Array(), { ...msg.properties, headers });
-      await msg.ack();
+      acker.ack(msg);
     } catch (err) {
       // The queue's own dead-letter arguments still route a rejected message
       // to the DLQ, only without our reason headers (the log line has it).
       // If the channel is gone too, the broker redelivers it and it comes
       // here again.
       logger.debug("publishing to the dead-letter queue failed; rejecting instead", { error: errorMessage(err) });
-      await msg.reject(false).catch(() => {});
+      acker.reject(msg);
     }
   };
 
@@ -120,9 +124,9 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     if (outcome.kind === "stale") logger.info("ignored stale redelivery", fields);
     else if (event.kind === "heartbeat" && outcome.kind === "unchanged") logger.debug("heartbeat", fields);
     else logger.info(outcome.kind === "applied" ? "applied" : "accepted unchanged", fields);
-    // A failed ack means the channel is gone: the broker redelivers, and the
-    // redelivery changes nothing.
-    await msg.ack().catch(() => {});
+    // An ack on a channel that died is dropped: the broker redelivers, and
+    // the redelivery changes nothing.
+    acker.ack(msg);
   };
 
   /** Leaves a message unacked for the broker to redeliver; false if it must be worked on. */
@@ -192,7 +196,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     void keyed.run(decoded.event.key, () => process(msg, decoded.event)).catch((err) => {
       logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
       // Unsettled on a live channel it would sit until the channel closes.
-      void msg.nack(true).catch(() => {});
+      acker.requeue(msg);
     });
   };
 
@@ -242,6 +246,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       keyed.idle().then(() => true),
       sleep(options.shutdownTimeoutSeconds * 1000).then(() => false),
     ]);
+    acker.flushAll();
     await deps.announcer.flush();
     if (!drained) logger.warn("drain deadline passed; unfinished messages will be redelivered", { in_flight: keyed.pending });
   })();
