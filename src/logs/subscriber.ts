@@ -27,6 +27,8 @@ export class LogStreamLagged extends Error {
 }
 
 export interface LogSubscription extends AsyncIterableIterator<LogLine> {
+  /** Waits for a line, then takes up to `max` waiting ones; empty = ended. */
+  nextBatch(max: number): Promise<LogLine[]>;
   /** Ends the stream and frees its place at once; idempotent. */
   close(): void;
 }
@@ -93,26 +95,41 @@ export class Subscriber implements LogSubscription {
   }
 
   async next(): Promise<IteratorResult<LogLine>> {
+    const [line] = await this.nextBatch(1);
+    return line ? { done: false, value: line } : { done: true, value: undefined };
+  }
+
+  /**
+   * Waits for at least one line, then takes up to `max` of those waiting, so
+   * a writer can send a burst in one write. Empty = the stream has ended.
+   */
+  async nextBatch(max: number): Promise<LogLine[]> {
     for (;;) {
       if (this.lagged) {
         const err = this.lagged;
         this.lagged = undefined;
         throw err;
       }
-      if (this.closed) return { done: true, value: undefined };
-      if (this.head < this.queue.length) {
-        const line = this.queue[this.head++];
-        if (this.backlogLeft > 0) this.backlogLeft--;
-        else this.pendingBytes -= lineBytes(line);
-        this.lastDelivered = line.seq;
-        if (this.head >= COMPACT_AFTER) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
-        return { done: false, value: line };
-      }
+      if (this.closed) return [];
+      if (this.head < this.queue.length) return this.take(max);
       await new Promise<void>((resolve) => (this.wakeUp = resolve));
     }
+  }
+
+  private take(max: number): LogLine[] {
+    const end = Math.min(this.queue.length, this.head + max);
+    const batch = this.queue.slice(this.head, end);
+    for (const line of batch) {
+      if (this.backlogLeft > 0) this.backlogLeft--;
+      else this.pendingBytes -= lineBytes(line);
+    }
+    this.head = end;
+    this.lastDelivered = batch[batch.length - 1].seq;
+    if (this.head >= COMPACT_AFTER) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return batch;
   }
 
   async return(): Promise<IteratorResult<LogLine>> {

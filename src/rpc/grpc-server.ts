@@ -9,12 +9,16 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
+import { grpcLogStreamHandler } from "./grpc-log-stream.ts";
+import type { LogStreamCore } from "./log-processor.ts";
 
 export interface GrpcServerOptions {
   port: number;
   /** Default all interfaces, as the deployed log processor listens. */
   hostname?: string;
   routes: (router: ConnectRouter) => void;
+  /** Serves StreamSessionLogs over plain gRPC without the router (see grpc-log-stream.ts). */
+  logStreams?: LogStreamCore;
   logger: Logger;
   /** Aborting ends open calls with UNAVAILABLE, stops listening and closes connections. */
   signal: AbortSignal;
@@ -32,16 +36,20 @@ const CLOSE_GRACE_MS = 5000;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = options.logger.child({ component: "grpc" });
-  const handler = connectNodeAdapter({
+  const shutdown = rpcShutdownSignal(options.signal);
+  const router = connectNodeAdapter({
     routes: options.routes,
-    shutdownSignal: rpcShutdownSignal(options.signal),
+    shutdownSignal: shutdown,
     // connect-node gzips messages over 1 KiB for clients that accept it: per
     // stream, so one line watched by 1,000 clients would be compressed 1,000
     // times, and on Bun it made streams of long lines stall. Log text goes
     // out as it is (the fetch router compresses nothing by default either).
     acceptCompression: [],
   });
-  const server = createServer(handler);
+  const fast = options.logStreams ? grpcLogStreamHandler(options.logStreams, shutdown) : undefined;
+  const server = createServer((req, res) => {
+    if (!fast?.(req, res)) void router(req, res);
+  });
   const sessions = new Set<Http2Session>();
   server.on("session", (s: Http2Session) => {
     sessions.add(s);

@@ -6,8 +6,9 @@
  */
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LogProcessor, type LogMessage, type StreamSessionLogsRequest } from "../gen/manman/v1/log_processor_pb.ts";
-import type { LogHub, LogLine } from "../logs/hub.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { LogMessageSchema, LogProcessor, type LogMessage, type StreamSessionLogsRequest } from "../gen/manman/v1/log_processor_pb.ts";
+import type { LogHub, LogLine, LogSubscription } from "../logs/hub.ts";
 import { LogStreamLagged } from "../logs/hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -25,6 +26,21 @@ export interface LogProcessorRpc {
   /** Registers the service on a router; give it to every transport. */
   routes(router: ConnectRouter): void;
   readonly access: AccessCheck;
+  /** What a transport needs to serve StreamSessionLogs without the router (see grpc-log-stream.ts). */
+  readonly streams: LogStreamCore;
+}
+
+export interface LogStreamCore {
+  /** Checks the token and the arguments (throwing ConnectError), then subscribes. */
+  open(req: { sessionId: bigint; afterSequenceNumber: bigint }, authorization: string | null, signal: AbortSignal): { sub: LogSubscription; sessionId: number };
+  /** The error a stream ends with, as the client should see it. */
+  failure(err: unknown, sessionId: number, signal: AbortSignal): ConnectError;
+  /** Counts a stream's end; reason as in failure() or "client_left". */
+  ended(reason: string): void;
+  /** The wire message of a line, built once and shared by every stream. */
+  message(line: LogLine): LogMessage;
+  /** The gRPC length-prefixed binary encoding of a line, built once and shared. */
+  envelope(line: LogLine): Uint8Array;
 }
 
 const STREAMS_OPEN = "manman_log_streams_open";
@@ -37,60 +53,86 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
   if (!access.required) {
     log.warn("LOG_ACCESS_TOKEN is not set: anyone who reaches the HTTP or gRPC port can read every session's logs");
   }
-  // One wire message per line, shared by every stream that sends it.
-  const wire = new WeakMap<LogLine, LogMessage>();
-  const toWire = (l: LogLine): LogMessage => {
-    let m = wire.get(l);
-    if (!m) {
-      m = {
-        $typeName: "manman.v1.LogMessage",
-        sessionId: BigInt(l.sessionId),
-        timestamp: BigInt(l.timestamp),
-        source: l.source,
-        message: l.message,
-        sequenceNumber: BigInt(l.seq),
-      };
-      wire.set(l, m);
-    }
-    return m;
-  };
-  const ended = (reason: string) => {
-    metrics?.inc(STREAMS_ENDED, "session log streams ended, by reason", { reason });
-    metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+  const messages = new WeakMap<LogLine, LogMessage>();
+  const envelopes = new WeakMap<LogLine, Uint8Array>();
+  const reasons = new WeakMap<ConnectError, string>();
+
+  const streams: LogStreamCore = {
+    open(req, authorization, signal) {
+      access.assert(authorization);
+      const sessionId = checkedId("session_id", req.sessionId, 1n);
+      const after = checkedId("after_sequence_number", req.afterSequenceNumber, 0n);
+      const sub = hub.subscribe(sessionId, after, signal);
+      metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+      return { sub, sessionId };
+    },
+    failure(err, sessionId, signal) {
+      if (err instanceof LogStreamLagged) {
+        log.info("log stream fell behind; ending it so the client reconnects", { session_id: sessionId, last_sent: err.lastDelivered });
+        const e = new ConnectError(`${err.message}; reconnect with after_sequence_number=${err.lastDelivered}`, Code.ResourceExhausted);
+        reasons.set(e, "fell_behind");
+        return e;
+      }
+      if (err === undefined && signal.reason instanceof ConnectError && signal.reason.code === Code.Unavailable) {
+        reasons.set(signal.reason, "shutdown");
+        return signal.reason;
+      }
+      return ConnectError.from(err);
+    },
+    ended(reason) {
+      metrics?.inc(STREAMS_ENDED, "session log streams ended, by reason", { reason });
+      metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+    },
+    message(l) {
+      let m = messages.get(l);
+      if (!m) {
+        m = create(LogMessageSchema, {
+          sessionId: BigInt(l.sessionId),
+          timestamp: BigInt(l.timestamp),
+          source: l.source,
+          message: l.message,
+          sequenceNumber: BigInt(l.seq),
+        });
+        messages.set(l, m);
+      }
+      return m;
+    },
+    envelope(l) {
+      let e = envelopes.get(l);
+      if (!e) {
+        const bytes = toBinary(LogMessageSchema, streams.message(l));
+        e = new Uint8Array(5 + bytes.length);
+        new DataView(e.buffer).setUint32(1, bytes.length);
+        e.set(bytes, 5);
+        envelopes.set(l, e);
+      }
+      return e;
+    },
   };
 
   async function* streamSessionLogs(req: StreamSessionLogsRequest, ctx: HandlerContext): AsyncIterable<LogMessage> {
-    access.assert(ctx.requestHeader.get("authorization"));
-    const sessionId = checkedId("session_id", req.sessionId, 1n);
-    const after = checkedId("after_sequence_number", req.afterSequenceNumber, 0n);
-    const sub = hub.subscribe(sessionId, after, ctx.signal);
-    metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+    const { sub, sessionId } = streams.open(req, ctx.requestHeader.get("authorization"), ctx.signal);
     let reason = "client_left";
     try {
-      for await (const line of sub) yield toWire(line);
-      if (ctx.signal.reason instanceof ConnectError) {
-        reason = "shutdown";
-        throw ctx.signal.reason;
+      for await (const line of sub) yield streams.message(line);
+      const end = streams.failure(undefined, sessionId, ctx.signal);
+      if (reasons.has(end)) {
+        reason = reasons.get(end)!;
+        throw end;
       }
     } catch (err) {
-      if (err instanceof LogStreamLagged) {
-        reason = "fell_behind";
-        log.info("log stream fell behind; ending it so the client reconnects", { session_id: sessionId, last_sent: err.lastDelivered });
-        throw new ConnectError(
-          `${err.message}; reconnect with after_sequence_number=${err.lastDelivered}`,
-          Code.ResourceExhausted,
-        );
-      }
-      if (reason === "client_left") reason = "error";
-      throw err;
+      const e = streams.failure(err, sessionId, ctx.signal);
+      reason = reasons.get(e) ?? "error";
+      throw e;
     } finally {
       sub.close();
-      ended(reason);
+      streams.ended(reason);
     }
   }
 
   return {
     access,
+    streams,
     routes: (router) => void router.service(LogProcessor, { streamSessionLogs }),
   };
 }

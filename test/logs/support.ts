@@ -58,7 +58,7 @@ export async function startLogStack(amqpUrl: string, env: Record<string, string>
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();
   const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
-  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logger, signal });
+  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logStreams: rpc.streams, logger, signal });
   const transports = new Map<string, Transport>();
   return {
     config,

@@ -1,0 +1,183 @@
+/**
+ * `bun run bench:logs` — live session logs under load, against the real
+ * broker on a throwaway vhost. Not a test: it prints figures.
+ *
+ * The server (ingest → hub → LogProcessor on HTTP and gRPC) runs in a child
+ * process so its RSS is its own; this process publishes lines and runs the
+ * clients. Figures:
+ *   1. lines/s ingested: the child is paused (SIGSTOP) while N lines pile up
+ *      in its queue, then resumed; the time to take them all in is timed.
+ *   2. broker→client latency p50/p99 with 1, 100 and 1,000 concurrent gRPC
+ *      streams (over 10 sessions), lines published at a steady rate; each
+ *      line carries its publish time, the client subtracts it on arrival.
+ *   3. the child's peak RSS during each phase.
+ * Environment: BENCH_LINES (ingest phase, default 200000), BENCH_RATE (lines/s
+ * during latency phases, default 200), BENCH_SECONDS (per phase, default 5).
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { AMQPClient } from "@cloudamqp/amqp-client";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { LogProcessor } from "../src/gen/manman/v1/log_processor_pb.ts";
+
+const now = () => performance.timeOrigin + performance.now();
+
+if (process.argv[2] === "--server") await serve(process.argv[3]!);
+else await main();
+
+/** The child: the log half of the service, as src/service.ts wires it. */
+async function serve(amqpUrl: string): Promise<void> {
+  const { loadConfig } = await import("../src/config.ts");
+  const { connectBroker } = await import("../src/amqp/connection.ts");
+  const { createHttpApp } = await import("../src/http/app.ts");
+  const { silentLogger } = await import("../src/log.ts");
+  const { Metrics } = await import("../src/metrics.ts");
+  const { reattachLogIngest } = await import("../src/logs/ingest.ts");
+  const { startLogService } = await import("../src/rpc/log-service.ts");
+  const { currentRuntime } = await import("../src/runtime/index.ts");
+  const loaded = loadConfig({ ...process.env, RABBITMQ_URL: amqpUrl, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", LOG_ACCESS_TOKEN: "" });
+  if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+  const config = loaded.config;
+  const signal = new AbortController().signal;
+  const session = await connectBroker({ url: amqpUrl, logger: silentLogger, signal, onConnect: (s) => reattachLogIngest(s) });
+  const app = createHttpApp([]);
+  const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal });
+  app.get("/bench", (c) => c.json({ ingested: logs.ingest.ingested(), ...logs.hub.stats() }));
+  const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal });
+  process.on("SIGTERM", () => process.exit(0));
+  process.stdout.write(JSON.stringify({ http: http.port, grpc: logs.grpcPort }) + "\n");
+}
+
+async function main(): Promise<void> {
+  const lines = Number(process.env.BENCH_LINES ?? 200_000);
+  const rate = Number(process.env.BENCH_RATE ?? 200);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+  const { createVhost } = await import("../test/support/services.ts");
+  const vhost = await createVhost("mmbench");
+  const child = spawn(process.execPath, [import.meta.path, "--server", vhost.url], {
+    env: { ...process.env, LOG_QUEUE_MAX_LENGTH: String(lines + 10_000) },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const ports = await new Promise<{ http: number; grpc: number }>((resolve, reject) => {
+      child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString())));
+      child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    });
+    const stats = async () => (await (await fetch(`http://127.0.0.1:${ports.http}/bench`)).json()) as { ingested: number; subscribers: number };
+    const cpu = () => {
+      // utime + stime of the child, in clock ticks (100 per second on Linux).
+      const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return (Number(f[11]) + Number(f[12])) * 10;
+    };
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+    const amqp = await new AMQPClient(vhost.url).connect();
+    const ch = await amqp.channel();
+    const publish = (session: number, message: string) =>
+      ch.basicPublish("manman", `logs.session.${session}`, JSON.stringify({ session_id: session, timestamp: Date.now(), source: "stdout", message }));
+
+    console.log(`manman-processor log benchmark (bun ${Bun.version}, ${navigator.hardwareConcurrency} cores)`);
+    console.log(`idle server RSS: ${rss().toFixed(0)} MB`);
+
+    // 1. Ingest: pile lines up while the server is paused, then time the catch-up.
+    child.kill("SIGSTOP");
+    const body = "x".repeat(80);
+    const t0 = performance.now();
+    for (let i = 0; i < lines; i++) {
+      await publish(1 + (i % 100), `${i} ${body}`);
+    }
+    const publishS = (performance.now() - t0) / 1000;
+    await Bun.sleep(1000); // let the broker finish routing
+    child.kill("SIGCONT");
+    const t1 = performance.now();
+    let peak = 0;
+    while ((await stats()).ingested < lines) {
+      peak = Math.max(peak, rss());
+      await Bun.sleep(20);
+    }
+    const ingestS = (performance.now() - t1) / 1000;
+    console.log(
+      `ingest: ${lines} lines (100 sessions, ~100 B) in ${ingestS.toFixed(2)} s = ${Math.round(lines / ingestS).toLocaleString("en")} lines/s` +
+        ` (published at ${Math.round(lines / publishS).toLocaleString("en")} lines/s); peak RSS ${Math.max(peak, rss()).toFixed(0)} MB`,
+    );
+
+    // 2. Latency with 1, 100 and 1,000 streams.
+    for (const streams of [1, 100, 1000]) {
+      const [serverCpu0, clientCpu0, wall0] = [cpu(), process.cpuUsage(), performance.now()];
+      const result = await latencyPhase(ports, streams, rate, seconds, publish, stats, rss);
+      const wall = performance.now() - wall0;
+      const clientCpu = process.cpuUsage(clientCpu0);
+      const load = `server CPU ${Math.round(((cpu() - serverCpu0) / wall) * 100)}%, clients+publisher CPU ${Math.round(((clientCpu.user + clientCpu.system) / 1000 / wall) * 100)}%`;
+      console.log(
+        `${String(streams).padStart(4)} streams: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
+          `${result.delivered.toLocaleString("en")} messages delivered (${Math.round(result.delivered / seconds).toLocaleString("en")}/s), ` +
+          `${result.missing} missing, server peak RSS ${result.peakRss.toFixed(0)} MB; ${load}`,
+      );
+    }
+    await amqp.close();
+  } finally {
+    child.kill("SIGKILL");
+    await vhost.remove();
+  }
+}
+
+async function latencyPhase(
+  ports: { http: number; grpc: number },
+  streams: number,
+  rate: number,
+  seconds: number,
+  publish: (session: number, message: string) => Promise<unknown>,
+  stats: () => Promise<{ subscribers: number }>,
+  rss: () => number,
+): Promise<{ p50: number; p99: number; delivered: number; missing: number; peakRss: number }> {
+  const sessions = Math.min(10, streams);
+  const base = 1000 * streams; // fresh session ids per phase: no backlog
+  // One HTTP/2 connection per 100 streams, as separate clients would spread.
+  const clients: Client<typeof LogProcessor>[] = [];
+  for (let i = 0; i < Math.ceil(streams / 100); i++) {
+    clients.push(
+      createClient(
+        LogProcessor,
+        process.env.BENCH_PROTOCOL === "connect"
+          ? createConnectTransport({ baseUrl: `http://127.0.0.1:${ports.http}`, useBinaryFormat: true })
+          : createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.grpc}` }),
+      ),
+    );
+  }
+  const latencies: number[] = [];
+  const ac = new AbortController();
+  let delivered = 0;
+  const running = Array.from({ length: streams }, async (_, i) => {
+    const sessionId = BigInt(base + (i % sessions));
+    try {
+      for await (const m of clients[Math.floor(i / 100)].streamSessionLogs({ sessionId }, { signal: ac.signal })) {
+        latencies.push(now() - Number(m.message));
+        delivered++;
+      }
+    } catch {
+      // cancelled at the end of the phase
+    }
+  });
+  while ((await stats()).subscribers < streams) await Bun.sleep(50);
+  let peakRss = rss();
+  const total = rate * seconds;
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    // Steady pace: line i goes out at start + i/rate.
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await Bun.sleep(wait);
+    await publish(base + (i % sessions), String(now()));
+    if (i % rate === 0) peakRss = Math.max(peakRss, rss());
+  }
+  const expected = total * (streams / sessions);
+  const deadline = performance.now() + 10_000;
+  while (delivered < expected && performance.now() < deadline) await Bun.sleep(50);
+  peakRss = Math.max(peakRss, rss());
+  ac.abort();
+  await Promise.all(running);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { p50: pct(50), p99: pct(99), delivered, missing: expected - delivered, peakRss };
+}
