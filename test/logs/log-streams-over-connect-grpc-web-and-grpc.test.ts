@@ -6,6 +6,9 @@
  * oversized messages don't break a stream.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport as createNodeConnectTransport, createGrpcTransport, createGrpcWebTransport as createNodeGrpcWebTransport } from "@connectrpc/connect-node";
+import { LogProcessor } from "../../src/gen/manman/v1/log_processor_pb.ts";
 import { createVhost, waitFor, type TestVhost } from "../support/services.ts";
 import { hostManager, PROTOCOLS, range, seqs, startLogStack, take, texts, watch, type HostManager, type LogStack } from "./support.ts";
 
@@ -137,4 +140,26 @@ test("malformed messages are counted in metrics", async () => {
 test("invalid requests fail with INVALID_ARGUMENT", async () => {
   const err = await take(stack.client("connect"), 0, 1).catch((e) => e);
   expect(String(err)).toMatch(/invalid_argument/);
+});
+
+test("the gRPC port also serves gRPC+JSON, Connect and gRPC-Web over HTTP/2 (through the router)", async () => {
+  const s = newSession();
+  await publish(s, ["one", "two"]);
+  const base = `http://127.0.0.1:${stack.grpcPort}`;
+  for (const transport of [
+    createGrpcTransport({ baseUrl: base, useBinaryFormat: false }),
+    createNodeConnectTransport({ baseUrl: base, httpVersion: "2" }),
+    createNodeGrpcWebTransport({ baseUrl: base, httpVersion: "2" }),
+  ]) {
+    expect(texts(await take(createClient(LogProcessor, transport), s, 2))).toEqual(["one", "two"]);
+  }
+});
+
+test.each(PROTOCOLS)("a client deadline ends a quiet %s stream with DEADLINE_EXCEEDED and frees it", async (protocol) => {
+  const s = newSession();
+  const err = await (async () => {
+    for await (const _ of stack.client(protocol).streamSessionLogs({ sessionId: BigInt(s) }, { timeoutMs: 300 }));
+  })().catch((e) => e);
+  expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
+  await waitFor(() => stack.hub.subscriberCount(s) === 0, 10_000, "freed");
 });
