@@ -127,6 +127,9 @@ test("while the broker refuses the external publishes, changes still commit; the
   await waitFor(() => linesWith(processor.logs, "external events not confirmed by the broker; the outbox relay will publish them").length > 0, 10_000, "refusal logged");
   const waiting = Number((await world.sql`SELECT count(*) AS n FROM processor_outbox`)[0]!.n);
   expect(waiting).toBe(ids.length);
+  // What an operator alerts on: events waiting, refusals counted.
+  await waitFor(() => processor.service.metrics.get("manman_outbox_events_waiting") === ids.length, 15_000, "outbox gauge");
+  expect(processor.service.metrics.total("manman_external_events_deferred_total")).toBeGreaterThanOrEqual(ids.length);
 
   // It comes back (as an operator or the processor's next reconnect would
   // declare it) and downstream binds again: the relay announces the rest.

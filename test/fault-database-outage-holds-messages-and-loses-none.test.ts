@@ -71,3 +71,26 @@ test("a database outage of several seconds: messages wait unacked, /readyz says 
   const warnings = processor.logs.filter((l) => (l.level === "warn" || l.level === "error") && !String(l.component ?? "").startsWith("log_"));
   expect(warnings.length).toBeLessThan(20);
 }, 120_000);
+
+test("connections killed by the database (pg_terminate_backend) mid-stream: everything applied in order, nothing dead-lettered", async () => {
+  const ids = await createSessions(world.sql, 150, 1000);
+  const retriesBefore = linesWith(processor.logs, "transient failure; retrying").length;
+  await publishStep(peer, ids, "starting");
+  await publishStep(peer, ids, "running");
+  await waitFor(() => linesWith(processor.logs, "applied").length > 0, 20_000, "flowing");
+  const killed = await world.sql`
+    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE datname = ${world.db.name} AND application_name LIKE 'manman-processor%'`;
+  await publishStep(peer, ids, "stopping");
+  await publishStep(peer, ids, "stopped");
+  await waitAllStopped(world.sql, ids);
+  await waitAllAnnounced(peer, ids);
+  console.log(`terminated ${killed.length} processor connections; ${linesWith(processor.logs, "transient failure; retrying").length - retriesBefore} retries`);
+  expect(killed.length).toBeGreaterThan(0);
+  expect(peer.deadLettered).toHaveLength(0);
+  expect(await inconsistentSessions(world.sql)).toBe(0);
+  expect(linesWith(processor.logs, "ignored stale redelivery")).toHaveLength(0);
+  // A killed connection costs the statements on it one retry each, at most.
+  expect(linesWith(processor.logs, "transient failure; retrying").length - retriesBefore).toBeLessThanOrEqual(20);
+  expect((await readyz(processor.url("/readyz"))).status).toBe(200);
+}, 60_000);

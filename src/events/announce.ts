@@ -9,7 +9,7 @@
  * process that died are relayed once they are LEFTOVER_AGE_MS old.
  */
 import type { Sql } from "../db/pool.ts";
-import { deletePublished, lockLeftovers, type OutboxEvent } from "../db/outbox.ts";
+import { countPending, deletePublished, lockLeftovers, type OutboxEvent } from "../db/outbox.ts";
 import { lockDeferred } from "../db/outbox-deferred.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import type { Logger } from "../log.ts";
@@ -155,6 +155,7 @@ export class Announcer {
       try {
         const n = await this.relayLeftovers();
         failures = 0;
+        await this.measureWaiting();
         if (n > 0) {
           this.deps.logger.info("announced events left behind by an earlier failure", { count: n });
           continue;
@@ -162,11 +163,21 @@ export class Announcer {
       } catch (err) {
         failures++;
         this.deps.logger.debug("outbox relay pass failed; will retry", { error: String(err) });
+        await this.measureWaiting();
       }
       const wait = this.deferred.size > 0 ? backoff(failures + 1, DEFERRED_RETRY_BASE_MS, RELAY_EVERY_MS) : RELAY_EVERY_MS;
       await this.sleepOrWake(wait, signal);
     }
     await this.flush();
+  }
+
+  /** Rows waiting for a confirm: near zero when healthy; growth means events are not getting out. */
+  private async measureWaiting(): Promise<void> {
+    try {
+      this.deps.metrics.set("manman_outbox_events_waiting", "external events committed and not yet confirmed by the broker", await countPending(this.deps.sql));
+    } catch {
+      // The database is down: DatabaseWatch reports that.
+    }
   }
 
   private async sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {
