@@ -11,8 +11,11 @@
  *      streams (over 10 sessions), lines published at a steady rate; each
  *      line carries its publish time, the client subtracts it on arrival.
  *   3. the child's peak RSS during each phase.
+ * Connect over HTTP/1.1 (the browser path) is measured with 100 streams.
  * Environment: BENCH_LINES (ingest phase, default 200000), BENCH_RATE (lines/s
- * during latency phases, default 200), BENCH_SECONDS (per phase, default 5).
+ * during latency phases, default 200), BENCH_SECONDS (per phase, default 5),
+ * BENCH_PHASES (e.g. `grpc:1000,connect:100`), BENCH_PROFILE (a directory for
+ * the server's CPU profile).
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -23,6 +26,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { LogProcessor } from "../src/gen/manman/v1/log_processor_pb.ts";
 
 const now = () => performance.timeOrigin + performance.now();
+type Protocol = "grpc" | "connect";
 
 if (process.argv[2] === "--server") await serve(process.argv[3]!);
 else await main();
@@ -56,7 +60,9 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const { createVhost } = await import("../test/support/services.ts");
   const vhost = await createVhost("mmbench");
-  const child = spawn(process.execPath, [import.meta.path, "--server", vhost.url], {
+  // BENCH_PROFILE=<dir>: the server writes a CPU profile (markdown) there on exit.
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, import.meta.path, "--server", vhost.url], {
     env: { ...process.env, LOG_QUEUE_MAX_LENGTH: String(lines + 10_000) },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -102,28 +108,63 @@ async function main(): Promise<void> {
         ` (published at ${Math.round(lines / publishS).toLocaleString("en")} lines/s); peak RSS ${Math.max(peak, rss()).toFixed(0)} MB`,
     );
 
+    // The ceiling: how fast this broker hands the same lines to a consumer
+    // that does nothing with them (same queue arguments, no acks).
+    const baseline = await brokerCeiling(vhost.url, lines, (i) => JSON.stringify({ session_id: 1 + (i % 100), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
+    console.log(`broker ceiling: a consumer that does nothing drains the same ${lines} lines at ${Math.round(baseline).toLocaleString("en")} lines/s`);
+
     // 2. Latency with 1, 100 and 1,000 streams.
-    for (const streams of [1, 100, 1000]) {
+    // gRPC as existing clients use it; Connect over HTTP/1.1 as browsers do
+    // (one connection per stream, so 100 is where a browser fleet sits).
+    const phases: [Protocol, number][] = process.env.BENCH_PHASES
+      ? process.env.BENCH_PHASES.split(",").map((p) => p.split(":") as [Protocol, string]).map(([p, n]) => [p, Number(n)])
+      : [["grpc", 1], ["grpc", 100], ["grpc", 1000], ["connect", 100]];
+    for (const [protocol, streams] of phases) {
       const [serverCpu0, clientCpu0, wall0] = [cpu(), process.cpuUsage(), performance.now()];
-      const result = await latencyPhase(ports, streams, rate, seconds, publish, stats, rss);
+      const result = await latencyPhase(ports, protocol, streams, rate, seconds, publish, stats, rss);
       const wall = performance.now() - wall0;
       const clientCpu = process.cpuUsage(clientCpu0);
       const load = `server CPU ${Math.round(((cpu() - serverCpu0) / wall) * 100)}%, clients+publisher CPU ${Math.round(((clientCpu.user + clientCpu.system) / 1000 / wall) * 100)}%`;
       console.log(
-        `${String(streams).padStart(4)} streams: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
+        `${protocol.padEnd(7)} ${String(streams).padStart(4)} streams: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
           `${result.delivered.toLocaleString("en")} messages delivered (${Math.round(result.delivered / seconds).toLocaleString("en")}/s), ` +
           `${result.missing} missing, server peak RSS ${result.peakRss.toFixed(0)} MB; ${load}`,
       );
     }
     await amqp.close();
   } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, profile.length > 0 ? 3000 : 100));
     child.kill("SIGKILL");
     await vhost.remove();
   }
 }
 
+async function brokerCeiling(url: string, n: number, body: (i: number) => string): Promise<number> {
+  const pub = await new AMQPClient(url).connect();
+  const sub = await new AMQPClient(url).connect();
+  try {
+    const pch = await pub.channel();
+    const sch = await sub.channel();
+    const q = await sch.queueDeclare("", { exclusive: true }, { "x-max-length": n + 10_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
+    await sch.queueBind(q.name, "manman", "ceiling.#");
+    for (let i = 0; i < n; i++) await pch.basicPublish("manman", `ceiling.${i % 100}`, body(i));
+    await Bun.sleep(1000);
+    let got = 0;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    const t0 = performance.now();
+    await sch.basicConsume(q.name, { noAck: true }, () => void (++got === n && done()));
+    await all;
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    await Promise.all([pub.close(), sub.close()]).catch(() => {});
+  }
+}
+
 async function latencyPhase(
   ports: { http: number; grpc: number },
+  protocol: Protocol,
   streams: number,
   rate: number,
   seconds: number,
@@ -132,14 +173,15 @@ async function latencyPhase(
   rss: () => number,
 ): Promise<{ p50: number; p99: number; delivered: number; missing: number; peakRss: number }> {
   const sessions = Math.min(10, streams);
-  const base = 1000 * streams; // fresh session ids per phase: no backlog
+  // Fresh session ids per phase, so no stream starts with a backlog.
+  const base = 1_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
   // One HTTP/2 connection per 100 streams, as separate clients would spread.
   const clients: Client<typeof LogProcessor>[] = [];
   for (let i = 0; i < Math.ceil(streams / 100); i++) {
     clients.push(
       createClient(
         LogProcessor,
-        process.env.BENCH_PROTOCOL === "connect"
+        protocol === "connect"
           ? createConnectTransport({ baseUrl: `http://127.0.0.1:${ports.http}`, useBinaryFormat: true })
           : createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.grpc}` }),
       ),
