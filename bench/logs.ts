@@ -20,10 +20,11 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { AMQPClient } from "@cloudamqp/amqp-client";
-import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createClient } from "@connectrpc/connect";
+import { connect as h2connect, type ClientHttp2Session } from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { LogProcessor } from "../src/gen/manman/v1/log_processor_pb.ts";
+import { LogMessageSchema, LogProcessor, StreamSessionLogsRequestSchema } from "../src/gen/manman/v1/log_processor_pb.ts";
 
 const now = () => performance.timeOrigin + performance.now();
 type Protocol = "grpc" | "connect";
@@ -140,6 +141,35 @@ async function main(): Promise<void> {
   }
 }
 
+/** One StreamSessionLogs call over plain gRPC; resolves when it ends. */
+function rawGrpcStream(session: ClientHttp2Session, sessionId: number, onMessage: (m: string) => void, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const req = session.request({ ":method": "POST", ":path": "/manman.v1.LogProcessor/StreamSessionLogs", "content-type": "application/grpc", te: "trailers" });
+    const body = toBinary(StreamSessionLogsRequestSchema, create(StreamSessionLogsRequestSchema, { sessionId: BigInt(sessionId) }));
+    const frame = new Uint8Array(5 + body.length);
+    new DataView(frame.buffer).setUint32(1, body.length);
+    frame.set(body, 5);
+    req.end(frame);
+    let pending = new Uint8Array(0);
+    req.on("data", (chunk: Buffer) => {
+      const all = new Uint8Array(pending.length + chunk.length);
+      all.set(pending);
+      all.set(chunk, pending.length);
+      let at = 0;
+      while (all.length - at >= 5) {
+        const len = new DataView(all.buffer, at + 1, 4).getUint32(0);
+        if (all.length - at - 5 < len) break;
+        onMessage(fromBinary(LogMessageSchema, all.subarray(at + 5, at + 5 + len)).message);
+        at += 5 + len;
+      }
+      pending = all.slice(at);
+    });
+    req.on("close", () => resolve());
+    req.on("error", () => resolve());
+    signal.addEventListener("abort", () => req.close(), { once: true });
+  });
+}
+
 async function brokerCeiling(url: string, n: number, body: (i: number) => string): Promise<number> {
   const pub = await new AMQPClient(url).connect();
   const sub = await new AMQPClient(url).connect();
@@ -176,31 +206,31 @@ async function latencyPhase(
   // Fresh session ids per phase, so no stream starts with a backlog.
   const base = 1_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
   // One HTTP/2 connection per 100 streams, as separate clients would spread.
-  const clients: Client<typeof LogProcessor>[] = [];
-  for (let i = 0; i < Math.ceil(streams / 100); i++) {
-    clients.push(
-      createClient(
-        LogProcessor,
-        protocol === "connect"
-          ? createConnectTransport({ baseUrl: `http://127.0.0.1:${ports.http}`, useBinaryFormat: true })
-          : createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.grpc}` }),
-      ),
-    );
-  }
   const latencies: number[] = [];
   const ac = new AbortController();
   let delivered = 0;
-  const running = Array.from({ length: streams }, async (_, i) => {
-    const sessionId = BigInt(base + (i % sessions));
-    try {
-      for await (const m of clients[Math.floor(i / 100)].streamSessionLogs({ sessionId }, { signal: ac.signal })) {
-        latencies.push(now() - Number(m.message));
-        delivered++;
+  const onMessage = (message: string) => {
+    latencies.push(now() - Number(message));
+    delivered++;
+  };
+  let running: Promise<unknown>[];
+  if (protocol === "connect") {
+    const client = createClient(LogProcessor, createConnectTransport({ baseUrl: `http://127.0.0.1:${ports.http}`, useBinaryFormat: true }));
+    running = Array.from({ length: streams }, async (_, i) => {
+      try {
+        for await (const m of client.streamSessionLogs({ sessionId: BigInt(base + (i % sessions)) }, { signal: ac.signal })) onMessage(m.message);
+      } catch {
+        // cancelled at the end of the phase
       }
-    } catch {
-      // cancelled at the end of the phase
-    }
-  });
+    });
+  } else {
+    // A lean gRPC client (HTTP/2 + envelope parsing), one connection per 100
+    // streams: connect-node's client costs as much per message as the server,
+    // and would measure itself.
+    const sessionsH2 = Array.from({ length: Math.ceil(streams / 100) }, () => h2connect(`http://127.0.0.1:${ports.grpc}`));
+    running = Array.from({ length: streams }, (_, i) => rawGrpcStream(sessionsH2[Math.floor(i / 100)], base + (i % sessions), onMessage, ac.signal));
+    ac.signal.addEventListener("abort", () => sessionsH2.forEach((s) => s.close()));
+  }
   while ((await stats()).subscribers < streams) await Bun.sleep(50);
   let peakRss = rss();
   const total = rate * seconds;

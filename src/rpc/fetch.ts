@@ -10,10 +10,15 @@ import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { cors } from "hono/cors";
 import type { App } from "../http/app.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
+import { fetchLogStream } from "./fetch-log-stream.ts";
+import { STREAM_SESSION_LOGS_PATH } from "./grpc-log-stream.ts";
+import type { LogStreamCore } from "./log-processor.ts";
 
 export interface MountRpcOptions {
   /** Services to serve, e.g. `createLogProcessor(...).routes`. */
   routes: (router: ConnectRouter) => void;
+  /** Serves StreamSessionLogs without the router when the request allows (see fetch-log-stream.ts). */
+  logStreams?: LogStreamCore;
   /** Aborting ends open streams with UNAVAILABLE so clients reconnect elsewhere. */
   signal: AbortSignal;
 }
@@ -24,9 +29,8 @@ const PREFLIGHT_MAX_AGE_S = 7200;
 
 /** Adds one route per RPC (Connect + gRPC-Web) to `app`; returns the paths served. */
 export function mountLogProcessor(app: App, options: MountRpcOptions): string[] {
-  const router = createConnectRouter({
-    shutdownSignal: rpcShutdownSignal(options.signal),
-  });
+  const shutdown = rpcShutdownSignal(options.signal);
+  const router = createConnectRouter({ shutdownSignal: shutdown });
   options.routes(router);
   const corsHeaders = cors({
     // Bearer tokens, not cookies, guard the service: any page may call it.
@@ -39,12 +43,14 @@ export function mountLogProcessor(app: App, options: MountRpcOptions): string[] 
   const paths: string[] = [];
   for (const handler of router.handlers) {
     const serve = createFetchHandler(handler, { httpVersion: "1.1" });
+    const fastLogs = handler.requestPath === STREAM_SESSION_LOGS_PATH ? options.logStreams : undefined;
     app.use(handler.requestPath, corsHeaders);
     app.on(handler.allowedMethods, handler.requestPath, (c) => {
       // A log stream may stay quiet for minutes: keep Bun from closing it
       // after its idle timeout (oven-sh/bun#13392).
       if (handler.method.methodKind !== "unary") c.env?.keepOpen?.();
-      return serve(c.req.raw);
+      const fast = fastLogs ? fetchLogStream(fastLogs, shutdown, c.req.raw) : undefined;
+      return fast ?? serve(c.req.raw);
     });
     paths.push(handler.requestPath);
   }

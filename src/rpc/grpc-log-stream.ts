@@ -66,7 +66,7 @@ async function serve(core: LogStreamCore, shutdown: AbortSignal, req: Http2Serve
     for (;;) {
       const batch = await opened.sub.nextBatch(MAX_LINES_PER_WRITE);
       if (batch.length === 0) break;
-      if (!res.write(join(batch.map((l) => core.envelope(l))))) await drained(res, call.signal);
+      if (!res.write(joinChunks(batch.map((l) => core.envelope(l))))) await drained(res, call.signal);
     }
     // The subscription ended because the call was aborted: shutdown
     // (UNAVAILABLE), deadline, or the client left (nobody to tell).
@@ -89,12 +89,16 @@ async function serve(core: LogStreamCore, shutdown: AbortSignal, req: Http2Serve
 /** Ends the call with a status; before any message, as a trailers-only response. */
 function finish(res: Http2ServerResponse, code: Code, message: string): void {
   const status = { "grpc-status": String(code), ...(message ? { "grpc-message": encodeURIComponent(message) } : {}) };
-  if (!res.headersSent) {
-    res.writeHead(200, { "content-type": "application/grpc+proto", ...status });
-  } else {
-    res.addTrailers(status);
+  try {
+    if (!res.headersSent) {
+      res.writeHead(200, { "content-type": "application/grpc+proto", ...status });
+    } else {
+      res.addTrailers(status);
+    }
+    res.end();
+  } catch {
+    // The stream closed under us (the client left at this very moment): nobody to tell.
   }
-  res.end();
 }
 
 function readBody(req: Http2ServerRequest): Promise<Uint8Array> {
@@ -123,7 +127,8 @@ function drained(res: Http2ServerResponse, signal: AbortSignal): Promise<void> {
   });
 }
 
-function join(parts: Uint8Array[]): Uint8Array {
+/** Concatenates encoded messages into one write. */
+export function joinChunks(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   let size = 0;
   for (const p of parts) size += p.length;

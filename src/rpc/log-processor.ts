@@ -6,7 +6,7 @@
  */
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { LogMessageSchema, LogProcessor, type LogMessage, type StreamSessionLogsRequest } from "../gen/manman/v1/log_processor_pb.ts";
 import type { LogHub, LogLine, LogSubscription } from "../logs/hub.ts";
 import { LogStreamLagged } from "../logs/hub.ts";
@@ -39,8 +39,10 @@ export interface LogStreamCore {
   ended(reason: string): void;
   /** The wire message of a line, built once and shared by every stream. */
   message(line: LogLine): LogMessage;
-  /** The gRPC length-prefixed binary encoding of a line, built once and shared. */
+  /** The length-prefixed binary encoding of a line (gRPC, gRPC-Web, Connect), built once and shared. */
   envelope(line: LogLine): Uint8Array;
+  /** The same with the proto3 JSON encoding (Connect with JSON), built once and shared. */
+  jsonEnvelope(line: LogLine): Uint8Array;
 }
 
 const STREAMS_OPEN = "manman_log_streams_open";
@@ -55,6 +57,7 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
   }
   const messages = new WeakMap<LogLine, LogMessage>();
   const envelopes = new WeakMap<LogLine, Uint8Array>();
+  const jsonEnvelopes = new WeakMap<LogLine, Uint8Array>();
   const reasons = new WeakMap<ConnectError, string>();
 
   const streams: LogStreamCore = {
@@ -99,13 +102,12 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
     },
     envelope(l) {
       let e = envelopes.get(l);
-      if (!e) {
-        const bytes = toBinary(LogMessageSchema, streams.message(l));
-        e = new Uint8Array(5 + bytes.length);
-        new DataView(e.buffer).setUint32(1, bytes.length);
-        e.set(bytes, 5);
-        envelopes.set(l, e);
-      }
+      if (!e) envelopes.set(l, (e = envelop(toBinary(LogMessageSchema, streams.message(l)))));
+      return e;
+    },
+    jsonEnvelope(l) {
+      let e = jsonEnvelopes.get(l);
+      if (!e) jsonEnvelopes.set(l, (e = envelop(utf8.encode(toJsonString(LogMessageSchema, streams.message(l))))));
       return e;
     },
   };
@@ -135,6 +137,16 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
     streams,
     routes: (router) => void router.service(LogProcessor, { streamSessionLogs }),
   };
+}
+
+const utf8 = new TextEncoder();
+
+/** The 5-byte prefix of every streamed message: flags 0, then the length. */
+function envelop(bytes: Uint8Array): Uint8Array {
+  const e = new Uint8Array(5 + bytes.length);
+  new DataView(e.buffer).setUint32(1, bytes.length);
+  e.set(bytes, 5);
+  return e;
 }
 
 /** int64 → a safe JS number, or INVALID_ARGUMENT. */

@@ -44,7 +44,7 @@ export async function startLogService({ config, session, app, logger, metrics, s
   });
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
-  mountLogProcessor(app, { routes: rpc.routes, signal });
+  mountLogProcessor(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
   const grpc = await startGrpcServer({ port: config.grpcPort, routes: rpc.routes, logStreams: rpc.streams, logger, signal });
   return {
     grpcPort: grpc.port,

@@ -53,7 +53,7 @@ export async function startLogStack(amqpUrl: string, env: Record<string, string>
   ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
   const app = createHttpApp([]);
-  mountLogProcessor(app, { routes: rpc.routes, signal });
+  mountLogProcessor(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
   // As in the service: HTTP outlives the signal a little, so open streams
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();
