@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
 import { createConnectTransport as createNodeConnectTransport, createGrpcTransport, createGrpcWebTransport as createNodeGrpcWebTransport } from "@connectrpc/connect-node";
 import { LogProcessor } from "../../src/gen/manman/v1/log_processor_pb.ts";
 import { createVhost, waitFor, type TestVhost } from "../support/services.ts";
@@ -162,4 +163,13 @@ test.each(PROTOCOLS)("a client deadline ends a quiet %s stream with DEADLINE_EXC
   })().catch((e) => e);
   expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
   await waitFor(() => stack.hub.subscriberCount(s) === 0, 10_000, "freed");
+});
+
+test("Connect with the binary format streams too (connect-web's useBinaryFormat)", async () => {
+  const s = newSession();
+  await publish(s, ["bin 1", "bin 2"]);
+  const client = createClient(LogProcessor, createConnectTransport({ baseUrl: `http://127.0.0.1:${stack.httpPort}`, useBinaryFormat: true }));
+  const got = await take(client, s, 2);
+  expect(texts(got)).toEqual(["bin 1", "bin 2"]);
+  expect(seqs(got)).toEqual([1, 2]);
 });
