@@ -35,6 +35,8 @@ interface Outage {
 export class DatabaseWatch {
   private outage: Outage | null = null;
   private probing: Promise<void> | null = null;
+  /** The probe query itself, which may outlive a timed-out probe. */
+  private query: Promise<unknown> | null = null;
 
   /** `probe` runs a trivial query; best on its own small pool (see service.ts). */
   constructor(
@@ -93,13 +95,20 @@ export class DatabaseWatch {
     return this.probing;
   }
 
+  /**
+   * A probe that gives up after timeoutMs. A probe query that timed out
+   * (stuck on a dead socket) is waited on again rather than joined by a new
+   * one, so a long outage never queues a pile of SELECT 1s.
+   */
   private async timedProbe(): Promise<void> {
+    this.query ??= this.probe().finally(() => (this.query = null));
+    const query = this.query;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 in ${this.timeoutMs} ms`)), this.timeoutMs);
     });
     try {
-      await Promise.race([this.probe(), timeout]);
+      await Promise.race([query, timeout]);
     } finally {
       clearTimeout(timer);
     }

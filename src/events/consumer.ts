@@ -20,7 +20,7 @@ import { Acker } from "../amqp/acker.ts";
 import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
-import { isPermanentDatabaseError } from "../db/errors.ts";
+import { isConnectionLoss, isPermanentDatabaseError } from "../db/errors.ts";
 import type { DatabaseWatch } from "../db/watch.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -67,6 +67,13 @@ const COUNTER_HELP = "event messages by kind and outcome";
 // waiting plus its attempts, far below the broker's 30 min consumer_timeout.
 const RETRY_BASE_MS = 100;
 const RETRY_CAP_MS = 5000;
+// A statement whose connection was lost (killed, reset) while the database
+// still answers is run again without counting as the message's retry, up to
+// this many times; every statement pipelined on a killed connection fails
+// at once, and counting those would dead-letter innocent messages.
+const CONNECTION_LOSS_RETRIES = 10;
+// One "connections lost" line per 10 s at most, not one per statement.
+const CONNECTION_LOSS_LOG_EVERY_MS = 10_000;
 // 1 s: how soon a lost consumer is noticed once the connection is back; the
 // check is a few property reads.
 const WATCHDOG_MS = 1000;
@@ -87,6 +94,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   // Keys with a message left unacked for redelivery during shutdown: their
   // later messages must be left too, or they would overtake it.
   const abandonedKeys = new Set<string>();
+  let connectionLossLoggedAt = 0;
 
   const deadLetter = async (msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}) => {
     logger.warn("dead-lettered event message", { routing_key: msg.routingKey, reason, attempts, ...fields });
@@ -146,6 +154,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
 
   const process = async (msg: AMQPMessage, event: EventMessage) => {
     let attempts = 0;
+    let connectionLosses = 0;
     for (;;) {
       if (leaveForRedelivery(msg, event)) return;
       attempts++;
@@ -165,6 +174,17 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
         }
         if (!answers) {
           attempts--; // the outage's fault, not the message's
+          continue;
+        }
+        if (isConnectionLoss(err) && connectionLosses < CONNECTION_LOSS_RETRIES) {
+          connectionLosses++;
+          attempts--; // the connection's fault, not the message's
+          metrics.inc("manman_database_connection_losses_total", "statements run again because their database connection was lost");
+          if (Date.now() - connectionLossLoggedAt >= CONNECTION_LOSS_LOG_EVERY_MS) {
+            connectionLossLoggedAt = Date.now();
+            logger.warn("database connection lost under a statement; running it again", { error: errorMessage(err) });
+          }
+          await sleep(backoff(connectionLosses, 20, 1000));
           continue;
         }
         if (attempts > options.maxRetries) return deadLetter(msg, `failed ${attempts} times: ${errorMessage(err)}`, attempts, idsOf(event));

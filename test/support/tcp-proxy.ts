@@ -3,12 +3,17 @@
  * through it, and the test cuts every socket and refuses new ones (a real
  * outage as the client sees it: connection reset, then connection refused),
  * then restores service on the same port. The shared services never stop.
+ * `freeze()` is the other kind of outage: sockets stay open but nothing
+ * moves (a network that drops packets without resetting), so only timeouts
+ * notice it; `thaw()` lets the held bytes and connections through.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 export class TcpProxy {
   private server: Server | undefined;
   private readonly pairs = new Set<[Socket, Socket]>();
+  private frozen = false;
+  private readonly held: Socket[] = [];
   /** Connections accepted since start (a reconnecting client shows up here). */
   accepted = 0;
 
@@ -52,7 +57,30 @@ export class TcpProxy {
       upstream.destroy();
     }
     this.pairs.clear();
+    for (const client of this.held.splice(0)) client.destroy();
+    this.frozen = false;
     await closed;
+  }
+
+  /** Stops every byte in both directions, and holds new connections unanswered, until `thaw()`. */
+  freeze(): void {
+    this.frozen = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** Lets everything held by `freeze()` through. */
+  thaw(): void {
+    this.frozen = false;
+    for (const [client, upstream] of this.pairs) {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
+    for (const client of this.held.splice(0)) if (!client.destroyed) this.connectUpstream(client);
   }
 
   /** Accepts connections again, on the same port. */
@@ -79,6 +107,16 @@ export class TcpProxy {
 
   private forward(client: Socket): void {
     this.accepted++;
+    if (this.frozen) {
+      client.pause();
+      client.on("error", () => client.destroy());
+      this.held.push(client);
+      return;
+    }
+    this.connectUpstream(client);
+  }
+
+  private connectUpstream(client: Socket): void {
     const upstream = connect(this.targetPort, this.targetHost);
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
