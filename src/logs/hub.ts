@@ -167,7 +167,8 @@ export function createLogHub(options: LogHubOptions): LogHub {
       const now = clock.now();
       const s = buffer(input.sessionId, now);
       if (s.nextSeq - s.firstSeq >= maxLines) dropOldest(s);
-      const line: LogLine = { ...input, seq: s.nextSeq };
+      // Built field by field: callers may pass objects with more fields.
+      const line: LogLine = { sessionId: input.sessionId, seq: s.nextSeq, timestamp: input.timestamp, source: input.source, message: input.message };
       s.ring[slot(line.seq)] = line;
       s.nextSeq++;
       lines++;

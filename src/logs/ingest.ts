@@ -87,7 +87,7 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
   // Counted locally and flushed each tick: a Map lookup per line would cost
   // more than the line itself at 50,000 lines/s.
   let ingested = 0;
-  let pending = { ingested: 0, truncated: 0, malformed: 0 };
+  let pending = { ingested: 0, truncated: 0, malformed: 0, failed: 0 };
   let lastMalformed: { reason: string; routingKey: string } | undefined;
   let suppressed = 0;
   let malformedLoggedAt = 0;
@@ -110,24 +110,36 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
       return;
     }
     if (r.line.truncated) pending.truncated++;
-    const line = hub.append(r.line);
-    ingested++;
-    pending.ingested++;
-    echo?.(line);
+    try {
+      const line = hub.append(r.line);
+      ingested++;
+      pending.ingested++;
+      echo?.(line);
+    } catch (err) {
+      // Not expected; but a throw here would reach the AMQP frame parser.
+      pending.failed++;
+      log.error("could not buffer a log line", { routing_key: msg.routingKey, error: errorMessage(err) });
+    }
   };
 
   async function attach(): Promise<void> {
     if (signal.aborted || session.closed) return;
     const ch = await (session as unknown as SessionInternals).openChannel();
     ch.onerror = (reason) => log.warn("log channel closed by the broker; reopening", { reason });
-    await ch.exchangeDeclare(LOG_EXCHANGE, "topic", { durable: true });
-    await ch.queueDeclare(queueName, { durable: false, exclusive: true, autoDelete: true }, {
-      "x-max-length": config.logQueueMaxLength,
-      "x-overflow": "drop-head",
-      "x-message-ttl": config.logBufferTtl * 1000,
-    });
-    await ch.queueBind(queueName, LOG_EXCHANGE, LOG_BINDING);
-    await ch.basicConsume(queueName, { noAck: true, exclusive: true }, onMessage);
+    try {
+      await ch.exchangeDeclare(LOG_EXCHANGE, "topic", { durable: true });
+      await ch.queueDeclare(queueName, { durable: false, exclusive: true, autoDelete: true }, {
+        "x-max-length": config.logQueueMaxLength,
+        "x-overflow": "drop-head",
+        "x-message-ttl": config.logBufferTtl * 1000,
+      });
+      await ch.queueBind(queueName, LOG_EXCHANGE, LOG_BINDING);
+      await ch.basicConsume(queueName, { noAck: true, exclusive: true }, onMessage);
+    } catch (err) {
+      // Don't leave a half-set-up channel behind for every retry.
+      if (!ch.closed) await ch.close().catch(() => {});
+      throw err;
+    }
     channel = ch;
     log.info("consuming session log lines", { queue: queueName, binding: LOG_BINDING });
   }
@@ -146,10 +158,11 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
   function flush(): void {
     if (!metrics) return;
     const p = pending;
-    pending = { ingested: 0, truncated: 0, malformed: 0 };
+    pending = { ingested: 0, truncated: 0, malformed: 0, failed: 0 };
     metrics.inc("manman_log_lines_ingested_total", "session log lines taken into the buffer", {}, p.ingested);
     metrics.inc("manman_log_lines_truncated_total", "session log lines cut to LOG_LINE_MAX_BYTES", {}, p.truncated);
     metrics.inc("manman_log_messages_rejected_total", "log messages skipped, by reason", { reason: "malformed" }, p.malformed);
+    if (p.failed > 0) metrics.inc("manman_log_messages_rejected_total", "log messages skipped, by reason", { reason: "failed" }, p.failed);
     const s = hub.stats();
     metrics.set("manman_log_buffer_sessions", "sessions with a log buffer", s.sessions);
     metrics.set("manman_log_buffer_lines", "log lines buffered, all sessions", s.lines);

@@ -2,7 +2,8 @@
  * With LOG_ACCESS_TOKEN set, every LogProcessor call needs
  * `Authorization: Bearer <token>` (any of the listed tokens), over all three
  * protocols, or fails with UNAUTHENTICATED; health routes stay open. Unset,
- * the service is open and says so at start.
+ * the service is open and says so at start. (The open one also echoes lines:
+ * DEBUG_LOG_OUTPUT.)
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -20,7 +21,7 @@ let hm: HostManager;
 beforeAll(async () => {
   vhost = await createVhost("mmlogauth");
   guarded = await startLogStack(vhost.url, { LOG_ACCESS_TOKEN: "old-token, new-token" });
-  open = await startLogStack(vhost.url);
+  open = await startLogStack(vhost.url, { DEBUG_LOG_OUTPUT: "true" });
   hm = await hostManager(vhost.url);
   await hm.line(1, "secret line");
   await waitFor(() => guarded.ingest.ingested() >= 1 && open.ingest.ingested() >= 1, 20_000, "ingested");
@@ -77,4 +78,9 @@ test("without tokens the service is open and warns at start", async () => {
   expect((await take(open.client("connect"), 1, 1))[0].message).toBe("secret line");
   expect(open.logs.some((l) => l.level === "warn" && String(l.msg).includes("LOG_ACCESS_TOKEN is not set"))).toBe(true);
   expect(guarded.logs.some((l) => String(l.msg).includes("LOG_ACCESS_TOKEN is not set"))).toBe(false);
+});
+
+test("DEBUG_LOG_OUTPUT=true echoes every line to the log; unset, it does not", () => {
+  expect(open.logs.some((l) => l.msg === "session log line" && l.message === "secret line" && l.session_id === 1 && l.sequence_number === 1)).toBe(true);
+  expect(guarded.logs.some((l) => l.msg === "session log line")).toBe(false);
 });
