@@ -73,7 +73,7 @@ test("a stalled Connect client gets RESOURCE_EXHAUSTED while others keep up", as
   await waitFor(() => stack.hub.subscriberCount(s) === 4, 20_000, "4 subscribers");
   // 3,000 lines of 8 KB: 24 MB, far beyond socket buffers plus the bound.
   const big = "z".repeat(8000);
-  await publishPaced(s, 3000, big);
+  await publishPaced(s, 3000, big, others);
   await waitFor(() => others.every((w) => w.got.length === 3001), 60_000, "others got every line");
   for (const w of others) expect(seqs(w.got)).toEqual(range(1, 3001));
   // The stalled stream was dropped as soon as it overflowed.
@@ -86,14 +86,20 @@ test("a stalled Connect client gets RESOURCE_EXHAUSTED while others keep up", as
 });
 
 /**
- * The clients that keep up live in this same process, on the same two cores
- * as the server and the publisher: ~20 MB/s with a pause every 20 lines lets
- * them read, as separate client processes would.
+ * The clients that keep up live in this same process, on the same (busy)
+ * cores as the server and the publisher: the publisher waits for them every
+ * 50 lines, so they are never more than ~100 lines (~1.6 MB) behind — under
+ * the 2 MiB bound however slow the machine — while the stalled client
+ * falls further behind with every line.
  */
-async function publishPaced(sessionId: number, n: number, text: string): Promise<void> {
+async function publishPaced(sessionId: number, n: number, text: string, keepingUp: { got: unknown[] }[]): Promise<void> {
+  const start = keepingUp.map((w) => w.got.length);
   for (let i = 0; i < n; i++) {
     await hm.line(sessionId, `${i} ${text}`);
-    if (i % 20 === 19) await Bun.sleep(8);
+    if (i % 50 === 49) {
+      const want = i + 1 - 50;
+      await waitFor(() => keepingUp.every((w, k) => w.got.length - start[k] >= want), 30_000, "clients keeping up");
+    }
   }
 }
 
@@ -131,7 +137,7 @@ test("a stalled gRPC (HTTP/2) client gets RESOURCE_EXHAUSTED while others keep u
   const other = watch(stack.client("grpc"), s);
   await waitFor(() => stack.hub.subscriberCount(s) === 2, 20_000, "2 subscribers");
   const big = "q".repeat(8000);
-  await publishPaced(s, 3000, big);
+  await publishPaced(s, 3000, big, [other]);
   await waitFor(() => other.got.length === 3001, 60_000, "the other client got every line");
   expect(stack.hub.subscriberCount(s)).toBe(1);
   req.resume();
