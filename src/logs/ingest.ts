@@ -134,7 +134,18 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
         "x-message-ttl": config.logBufferTtl * 1000,
       });
       await ch.queueBind(queueName, LOG_EXCHANGE, LOG_BINDING);
-      await ch.basicConsume(queueName, { noAck: true, exclusive: true }, onMessage);
+      const consumer = await ch.basicConsume(queueName, { noAck: true, exclusive: true }, onMessage);
+      // The broker cancels the consumer when the queue is deleted (an
+      // operator, a policy); the channel stays open, so watch the consumer.
+      const gone = () => {
+        if (channel !== ch || signal.aborted) return;
+        channel = undefined;
+        if (session.closed) return; // the connection went: onConnect reattaches
+        log.warn("the broker cancelled the log consumer; declaring the queue again", { queue: queueName });
+        void ch.close().catch(() => {});
+        void reattach();
+      };
+      consumer.wait().then(gone, gone);
     } catch (err) {
       // Don't leave a half-set-up channel behind for every retry.
       if (!ch.closed) await ch.close().catch(() => {});

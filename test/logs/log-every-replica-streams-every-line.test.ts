@@ -65,3 +65,16 @@ test("after the broker drops the connection, the queue is declared again and lin
   expect(seqs(w.got)).toEqual([1, 2]);
   w.stop();
 });
+
+test("a log queue deleted under a running process is declared again and lines flow", async () => {
+  const s = 44;
+  const w = watch(b.client("connect"), s);
+  await waitFor(() => b.hub.subscriberCount(s) === 1, 20_000, "subscribed");
+  await run("rabbitmqctl", ["-q", "delete_queue", "-p", vhost.vhost, b.ingest.queueName]);
+  await waitFor(() => b.logs.some((l) => String(l.msg).includes("cancelled the log consumer")), 20_000, "noticed");
+  await waitFor(() => b.ingest.attached(), 20_000, "attached again");
+  await hm.line(s, "after the queue came back");
+  await waitFor(() => w.got.length === 1, 20_000, "line after redeclare");
+  expect(texts(w.got)).toEqual(["after the queue came back"]);
+  w.stop();
+});
