@@ -28,6 +28,9 @@ import { LogMessageSchema, LogProcessor, StreamSessionLogsRequestSchema } from "
 
 const now = () => performance.timeOrigin + performance.now();
 type Protocol = "grpc" | "connect";
+// 400 sessions × 500 lines of ~100 B is more than LOG_BUFFER_MAX_BYTES holds,
+// so the latency phases run with the log buffers full: the worst case for RSS.
+const INGEST_SESSIONS = 400;
 
 if (process.argv[2] === "--server") await serve(process.argv[3]!);
 else await main();
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
       child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString())));
       child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     });
-    const stats = async () => (await (await fetch(`http://127.0.0.1:${ports.http}/bench`)).json()) as { ingested: number; subscribers: number };
+    const stats = async () => (await (await fetch(`http://127.0.0.1:${ports.http}/bench`)).json()) as { ingested: number; subscribers: number; lines: number; bytes: number };
     const cpu = () => {
       // utime + stime of the child, in clock ticks (100 per second on Linux).
       const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
     const body = "x".repeat(80);
     const t0 = performance.now();
     for (let i = 0; i < lines; i++) {
-      await publish(1 + (i % 100), `${i} ${body}`);
+      await publish(1 + (i % INGEST_SESSIONS), `${i} ${body}`);
     }
     const publishS = (performance.now() - t0) / 1000;
     await Bun.sleep(1000); // let the broker finish routing
@@ -105,13 +108,14 @@ async function main(): Promise<void> {
     }
     const ingestS = (performance.now() - t1) / 1000;
     console.log(
-      `ingest: ${lines} lines (100 sessions, ~100 B) in ${ingestS.toFixed(2)} s = ${Math.round(lines / ingestS).toLocaleString("en")} lines/s` +
+      `buffers now: ${(await stats()).lines.toLocaleString("en")} lines, ${((await stats()).bytes / 1048576).toFixed(1)} MB estimated\n` +
+      `ingest: ${lines} lines (${INGEST_SESSIONS} sessions, ~100 B) in ${ingestS.toFixed(2)} s = ${Math.round(lines / ingestS).toLocaleString("en")} lines/s` +
         ` (published at ${Math.round(lines / publishS).toLocaleString("en")} lines/s); peak RSS ${Math.max(peak, rss()).toFixed(0)} MB`,
     );
 
     // The ceiling: how fast this broker hands the same lines to a consumer
     // that does nothing with them (same queue arguments, no acks).
-    const baseline = await brokerCeiling(vhost.url, lines, (i) => JSON.stringify({ session_id: 1 + (i % 100), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
+    const baseline = await brokerCeiling(vhost.url, lines, (i) => JSON.stringify({ session_id: 1 + (i % INGEST_SESSIONS), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
     console.log(`broker ceiling: a consumer that does nothing drains the same ${lines} lines at ${Math.round(baseline).toLocaleString("en")} lines/s`);
 
     // 2. Latency with 1, 100 and 1,000 streams.

@@ -92,10 +92,11 @@ export const SETTINGS = {
   // binary noise, and 500 of them per session still fit in memory.
   logLineMaxBytes: { env: "LOG_LINE_MAX_BYTES", default: "65536", help: "longer log lines are truncated with a marker", schema: int(256, 16 * 1024 * 1024) },
   debugLogOutput: { env: "DEBUG_LOG_OUTPUT", default: "false", help: "echo every session log line to stdout", schema: bool },
-  // 48 MiB: the whole default buffer of ~200 chatty sessions (500 lines of
-  // ~250 bytes each, as estimated on the heap), and with the runtime (~60 MB)
-  // and 1,000 open streams it stays under a 150 MB container limit.
-  logBufferMaxBytes: { env: "LOG_BUFFER_MAX_BYTES", default: "50331648", help: "estimated bytes all session log buffers may hold together; the least recently written sessions lose their oldest lines first", schema: int(1024 * 1024, 64 * 1024 * 1024 * 1024) },
+  // 32 MiB: the full default buffer of ~220 sessions of 100-character lines
+  // (500 lines each, ~300 bytes per line as estimated). Measured on Bun 1.4:
+  // a full 32 MiB buffer is ~27-31 MB of heap, and the process (~60 MB idle)
+  // with 1,000 open streams stays under a 150 MB container limit.
+  logBufferMaxBytes: { env: "LOG_BUFFER_MAX_BYTES", default: "33554432", help: "estimated bytes all session log buffers may hold together; the least recently written sessions lose their oldest lines first", schema: int(1024 * 1024, 64 * 1024 * 1024 * 1024) },
   // 4 MiB: a burst of ~25,000 ordinary lines (a game server starting up)
   // may wait for a slow client; a client further behind than that is told
   // RESOURCE_EXHAUSTED and resumes, so 1,000 open streams cost at most a
