@@ -86,15 +86,17 @@ async function serve(core: LogStreamCore, shutdown: AbortSignal, req: Http2Serve
   }
 }
 
-/** Ends the call with a status; before any message, as a trailers-only response. */
+/**
+ * Ends the call with a status in trailers, after headers if none went out
+ * yet. Not as a "trailers-only" response: through the compat API that would
+ * be headers then an empty DATA frame with END_STREAM, which gRPC C-core
+ * (grpcio, and so grpcurl's peers) rejects as "Stream removed".
+ */
 function finish(res: Http2ServerResponse, code: Code, message: string): void {
   const status = { "grpc-status": String(code), ...(message ? { "grpc-message": encodeURIComponent(message) } : {}) };
   try {
-    if (!res.headersSent) {
-      res.writeHead(200, { "content-type": "application/grpc+proto", ...status });
-    } else {
-      res.addTrailers(status);
-    }
+    if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto" });
+    res.addTrailers(status);
     res.end();
   } catch {
     // The stream closed under us (the client left at this very moment): nobody to tell.
