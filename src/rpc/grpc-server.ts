@@ -22,6 +22,9 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Aborting ends open calls with UNAVAILABLE, stops listening and closes connections. */
   signal: AbortSignal;
+  /** Tests shorten these; see KEEPALIVE_* below. */
+  keepaliveIntervalMs?: number;
+  keepaliveTimeoutMs?: number;
 }
 
 export interface GrpcServer {
@@ -33,6 +36,13 @@ export interface GrpcServer {
 // 5 s: open calls have already been told to go away (UNAVAILABLE) when the
 // signal fires; this only waits for those last frames to leave.
 const CLOSE_GRACE_MS = 5000;
+// A client that vanished without closing (power cut, a NAT that forgot the
+// connection) leaves a quiet log stream open forever; an HTTP/2 PING every
+// 60 s that is not answered within 20 s closes its connection and frees its
+// streams. 60 s is well inside common idle limits of NATs and load
+// balancers (AWS NLB 350 s, GCP 600 s), and one PING a minute costs nothing.
+const KEEPALIVE_INTERVAL_MS = 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = options.logger.child({ component: "grpc" });
@@ -51,9 +61,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     if (!fast?.(req, res)) void router(req, res);
   });
   const sessions = new Set<Http2Session>();
+  const interval = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
+  const timeout = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
   server.on("session", (s: Http2Session) => {
     sessions.add(s);
-    s.once("close", () => sessions.delete(s));
+    const keepalive = setInterval(() => {
+      const unanswered = setTimeout(() => {
+        log.info("closing a gRPC connection that stopped answering pings");
+        s.destroy();
+      }, timeout);
+      const sent = s.ping((err) => {
+        clearTimeout(unanswered);
+        if (err && !s.destroyed) s.destroy();
+      });
+      if (!sent) clearTimeout(unanswered);
+    }, interval);
+    s.once("close", () => {
+      clearInterval(keepalive);
+      sessions.delete(s);
+    });
     // A client that vanishes without closing must not keep its streams open.
     s.on("error", (err) => log.debug("http2 session error", { error: err.message }));
   });

@@ -38,7 +38,11 @@ export interface LogStack {
   stop(): Promise<void>;
 }
 
-export async function startLogStack(amqpUrl: string, env: Record<string, string> = {}): Promise<LogStack> {
+export async function startLogStack(
+  amqpUrl: string,
+  env: Record<string, string> = {},
+  grpcOptions: { keepaliveIntervalMs?: number; keepaliveTimeoutMs?: number } = {},
+): Promise<LogStack> {
   const loaded = loadConfig({ RABBITMQ_URL: amqpUrl, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", ...env });
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const config = loaded.config;
@@ -58,7 +62,7 @@ export async function startLogStack(amqpUrl: string, env: Record<string, string>
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();
   const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
-  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logStreams: rpc.streams, logger, signal });
+  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logStreams: rpc.streams, logger, signal, ...grpcOptions });
   const transports = new Map<string, Transport>();
   return {
     config,
