@@ -71,7 +71,7 @@ async function start(w: Awaited<ReturnType<typeof world>>, env: Record<string, s
   if (!loaded.ok) throw new Error(loaded.problems.join("; "));
   const metrics = new TimedMetrics();
   const controller = new AbortController();
-  const service = await startService({ config: loaded.config, logger: createLogger({ level: "warn" }), signal: controller.signal, metrics });
+  const service = await startService({ config: loaded.config, logger: createLogger({ level: "error" }), signal: controller.signal, metrics });
   return { metrics, stop: async () => { controller.abort(); await service.stopped; } };
 }
 

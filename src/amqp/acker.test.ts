@@ -15,7 +15,7 @@ function fakeChannel() {
 
 test("a contiguous run is acked with one multiple-ack", () => {
   let now = 0;
-  const acker = new Acker(() => now);
+  const acker = new Acker({ now: () => now, batch: 1000 });
   const ch = fakeChannel();
   for (const tag of [3, 1, 2, 4]) acker.ack({ deliveryTag: tag, channel: ch });
   acker.flush();
@@ -23,7 +23,7 @@ test("a contiguous run is acked with one multiple-ack", () => {
 });
 
 test("rejects and requeues inside the run go first, in order", () => {
-  const acker = new Acker(() => 0);
+  const acker = new Acker({ now: () => 0, batch: 1000 });
   const ch = fakeChannel();
   acker.ack({ deliveryTag: 1, channel: ch });
   acker.reject({ deliveryTag: 2, channel: ch });
@@ -36,7 +36,7 @@ test("rejects and requeues inside the run go first, in order", () => {
 
 test("a slow message does not hold back what finished after it", () => {
   let now = 0;
-  const acker = new Acker(() => now);
+  const acker = new Acker({ now: () => now, batch: 1000 });
   const ch = fakeChannel();
   acker.ack({ deliveryTag: 1, channel: ch });
   // tag 2 is still being worked on
@@ -55,7 +55,7 @@ test("a slow message does not hold back what finished after it", () => {
 });
 
 test("tags of a closed channel are dropped (the broker redelivers them)", () => {
-  const acker = new Acker(() => 0);
+  const acker = new Acker({ now: () => 0, batch: 1000 });
   const ch = fakeChannel();
   acker.ack({ deliveryTag: 1, channel: ch });
   ch.closed = true;
@@ -65,7 +65,7 @@ test("tags of a closed channel are dropped (the broker redelivers them)", () => 
 });
 
 test("channels are tracked separately (a reconnect starts tags at 1 again)", () => {
-  const acker = new Acker(() => 0);
+  const acker = new Acker({ now: () => 0, batch: 1000 });
   const a = fakeChannel();
   const b = fakeChannel();
   acker.ack({ deliveryTag: 1, channel: a });
@@ -74,4 +74,13 @@ test("channels are tracked separately (a reconnect starts tags at 1 again)", () 
   acker.flush();
   expect(a.sent).toEqual(["ack<=1"]);
   expect(b.sent).toEqual(["ack<=2"]);
+});
+
+test("a full batch is flushed at once, without waiting for the timer", () => {
+  const acker = new Acker({ now: () => 0, batch: 2 });
+  const ch = fakeChannel();
+  acker.ack({ deliveryTag: 1, channel: ch });
+  expect(ch.sent).toEqual([]);
+  acker.ack({ deliveryTag: 2, channel: ch });
+  expect(ch.sent).toEqual(["ack<=2"]);
 });

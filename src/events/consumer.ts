@@ -88,7 +88,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   const keyed = new KeyedQueue();
   // Acks go out as one `multiple` ack per contiguous run of settled
   // deliveries: one frame per message halves what the broker side can take.
-  const acker = new Acker();
+  const acker = new Acker({ batch: Math.ceil(options.prefetch / 10) });
   const dlq = deadLetterQueueName(options.queueName);
   let draining = false;
   // Keys with a message left unacked for redelivery during shutdown: their
