@@ -81,6 +81,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
     { name: "database", check: () => database.check() },
     { name: "broker", check: () => !session.closed },
     { name: "event_consumer", check: () => consumer.attached() },
+    // Read lazily: the log service starts after the app exists.
+    { name: "log_ingest", check: () => logs.attached() },
   ]);
   app.get("/metrics", (c) => {
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", consumer.inFlight());

@@ -15,9 +15,10 @@ export const bunRuntime: Runtime = {
     const server = Bun.serve({
       port,
       hostname: hostname ?? "0.0.0.0",
-      // Plain requests (health, unary RPC) finish in milliseconds; 30 s
-      // tolerates slow clients. Streams opt out per request with keepOpen().
-      idleTimeout: 30,
+      // Bun's own default (10 s): plain requests (health, unary RPC, assets)
+      // finish in milliseconds. Streams opt out per request with keepOpen(),
+      // and the quiet-stream tests (12 s) prove they do.
+      idleTimeout: 10,
       fetch: (req: Request) => fetch(req, { keepOpen: () => server.timeout(req, 0) }),
     });
     let resolveStopped!: () => void;
