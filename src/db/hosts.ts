@@ -1,7 +1,7 @@
 /**
- * Statements for host status and heartbeats. Each is one statement: the
- * change and its outbox event commit together, and the row lock it takes
- * orders it against the stale sweep and other replicas.
+ * The host status statement (heartbeats, written in groups, are in
+ * heartbeats.ts). The change and its outbox event commit together, and the
+ * row lock it takes orders it against the stale sweep and other replicas.
  */
 import type { Sql } from "./pool.ts";
 import type { OutboxEvent } from "./outbox.ts";
@@ -27,30 +27,6 @@ export async function setHostStatus(sql: Sql, serverId: number, status: "online"
       INSERT INTO processor_outbox (routing_key, payload)
       SELECT 'manman.host.' || ${status}::text, jsonb_build_object('server_id', server_id, 'status', ${status}::text)
       FROM changed
-      RETURNING id, routing_key, payload
-    )
-    SELECT (SELECT status FROM cur) AS previous,
-           COALESCE((SELECT json_agg(events ORDER BY id) FROM events), '[]') AS events`;
-  return { found: row!.previous !== null, previousStatus: row!.previous, events: row!.events };
-}
-
-/**
- * A heartbeat: stamp last_seen; a host that was not online (marked stale,
- * or said offline) comes back online and that is announced.
- */
-export async function recordHeartbeat(sql: Sql, serverId: number): Promise<HostChange> {
-  const [row] = await sql<{ previous: string | null; events: OutboxEvent[] }[]>`
-    WITH cur AS (
-      SELECT server_id, status FROM servers WHERE server_id = ${serverId} FOR UPDATE
-    ), seen AS (
-      UPDATE servers s SET last_seen = now(), status = 'online',
-        updated_at = CASE WHEN cur.status <> 'online' THEN now() ELSE s.updated_at END
-      FROM cur WHERE s.server_id = cur.server_id
-      RETURNING s.server_id, cur.status AS previous
-    ), events AS (
-      INSERT INTO processor_outbox (routing_key, payload)
-      SELECT 'manman.host.online', jsonb_build_object('server_id', server_id, 'status', 'online')
-      FROM seen WHERE previous <> 'online'
       RETURNING id, routing_key, payload
     )
     SELECT (SELECT status FROM cur) AS previous,
