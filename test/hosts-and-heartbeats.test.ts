@@ -1,38 +1,25 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BrokerPeer, insertServer, startProcessor, testWorld, waitFor, type RunningProcessor } from "./support/processor.ts";
+import { describe, expect, test } from "bun:test";
+import { insertServer, useProcessor, waitFor } from "./support/processor.ts";
 
-let world: Awaited<ReturnType<typeof testWorld>>;
-let processor: RunningProcessor;
-let peer: BrokerPeer;
+// A 2 s threshold keeps the stale tests short; sweeps run every second.
+const f = useProcessor("hosts", { STALE_HOST_THRESHOLD_SECONDS: "2" });
 
-beforeAll(async () => {
-  world = await testWorld("hosts");
-  // A 2 s threshold keeps the stale tests short; sweeps run every second.
-  processor = await startProcessor(world.vhost, world.db, { STALE_HOST_THRESHOLD_SECONDS: "2" });
-  peer = await BrokerPeer.connect(world.vhost.url);
-});
-afterAll(async () => {
-  await peer?.close();
-  await processor?.stop();
-  await world?.remove();
-});
-
-const server = async (id: number) => (await world.sql`SELECT status, last_seen, updated_at FROM servers WHERE server_id = ${id}`)[0]!;
+const server = async (id: number) => (await f.world.sql`SELECT status, last_seen, updated_at FROM servers WHERE server_id = ${id}`)[0]!;
 
 describe("host status", () => {
   test("an online message sets the row online, stamps last_seen and announces manman.host.online", async () => {
-    const id = await insertServer(world.sql, "host-online");
-    await peer.publish(`status.host.${id}`, { server_id: id, status: "online" });
+    const id = await insertServer(f.world.sql, "host-online");
+    await f.peer.publish(`status.host.${id}`, { server_id: id, status: "online" });
     await waitFor(async () => (await server(id)).status === "online", 10_000, "server online");
     expect((await server(id)).last_seen).not.toBeNull();
-    const ev = await waitFor(() => peer.events("manman.host.online").find((e) => (e.body as { server_id: number }).server_id === id));
+    const ev = await waitFor(() => f.peer.events("manman.host.online").find((e) => (e.body as { server_id: number }).server_id === id));
     expect(ev.body).toEqual({ server_id: id, status: "online" });
   });
 
   test("an offline message sets the row offline and announces manman.host.offline", async () => {
-    const id = await insertServer(world.sql, "host-offline", "online");
-    await peer.publish(`status.host.${id}`, { server_id: id, status: "offline", extra_field: "ignored" });
-    const ev = await waitFor(() => peer.events("manman.host.offline").find((e) => (e.body as { server_id: number }).server_id === id));
+    const id = await insertServer(f.world.sql, "host-offline", "online");
+    await f.peer.publish(`status.host.${id}`, { server_id: id, status: "offline", extra_field: "ignored" });
+    const ev = await waitFor(() => f.peer.events("manman.host.offline").find((e) => (e.body as { server_id: number }).server_id === id));
     expect(ev.body).toEqual({ server_id: id, status: "offline" });
     expect((await server(id)).status).toBe("offline");
   });
@@ -40,44 +27,44 @@ describe("host status", () => {
 
 describe("heartbeats and stale hosts", () => {
   test("a silent host is marked offline and announced as manman.host.stale; a heartbeat brings it back online", async () => {
-    const id = await insertServer(world.sql, "host-stale");
-    await peer.publish(`health.host.${id}`, { server_id: id, session_stats: { total: 1, running: 1 } });
-    await waitFor(() => peer.events("manman.host.online").find((e) => (e.body as { server_id: number }).server_id === id), 10_000, "back online");
+    const id = await insertServer(f.world.sql, "host-stale");
+    await f.peer.publish(`health.host.${id}`, { server_id: id, session_stats: { total: 1, running: 1 } });
+    await waitFor(() => f.peer.events("manman.host.online").find((e) => (e.body as { server_id: number }).server_id === id), 10_000, "back online");
     // Silent past the 2 s threshold: detected within threshold + 2 s (and then some for a busy machine).
-    const stale = await waitFor(() => peer.events("manman.host.stale").find((e) => (e.body as { server_id: number }).server_id === id), 15_000, "stale event");
+    const stale = await waitFor(() => f.peer.events("manman.host.stale").find((e) => (e.body as { server_id: number }).server_id === id), 15_000, "stale event");
     expect(stale.body).toEqual({ server_id: id, status: "offline" });
     expect((await server(id)).status).toBe("offline");
 
-    const onlineBefore = peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id).length;
-    await peer.publish(`health.host.${id}`, { server_id: id });
+    const onlineBefore = f.peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id).length;
+    await f.peer.publish(`health.host.${id}`, { server_id: id });
     await waitFor(async () => (await server(id)).status === "online", 10_000, "online again");
-    await waitFor(() => peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id).length === onlineBefore + 1);
+    await waitFor(() => f.peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id).length === onlineBefore + 1);
   });
 
   test("heartbeats of an online host announce nothing and keep it online", async () => {
-    const id = await insertServer(world.sql, "host-steady");
-    for (let i = 0; i < 5; i++) await peer.publish(`health.host.${id}`, { server_id: id });
+    const id = await insertServer(f.world.sql, "host-steady");
+    for (let i = 0; i < 5; i++) await f.peer.publish(`health.host.${id}`, { server_id: id });
     await waitFor(async () => (await server(id)).status === "online");
     await Bun.sleep(300);
-    expect(peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id)).toHaveLength(1);
+    expect(f.peer.events("manman.host.online").filter((e) => (e.body as { server_id: number }).server_id === id)).toHaveLength(1);
   });
 
   test("a heartbeat racing the sweep never loses: the host ends online, and every stale event is followed by an online one", async () => {
-    const id = await insertServer(world.sql, "host-race");
+    const id = await insertServer(f.world.sql, "host-race");
     // Push last_seen to the edge of the threshold over and over while the
     // sweeper runs every second, then keep heartbeating.
     for (let round = 0; round < 6; round++) {
-      await world.sql`UPDATE servers SET status = 'online', last_seen = now() - interval '1900 milliseconds' WHERE server_id = ${id}`;
-      await peer.publish(`health.host.${id}`, { server_id: id });
+      await f.world.sql`UPDATE servers SET status = 'online', last_seen = now() - interval '1900 milliseconds' WHERE server_id = ${id}`;
+      await f.peer.publish(`health.host.${id}`, { server_id: id });
       await Bun.sleep(150);
     }
-    await peer.publish(`health.host.${id}`, { server_id: id });
+    await f.peer.publish(`health.host.${id}`, { server_id: id });
     await waitFor(async () => {
       const s = await server(id);
       return s.status === "online" && Date.now() - new Date(s.last_seen).getTime() < 60_000;
     });
     await Bun.sleep(500);
-    const mine = peer.external.filter((e) => JSON.parse(e.body).server_id === id).map((e) => e.routingKey);
+    const mine = f.peer.external.filter((e) => JSON.parse(e.body).server_id === id).map((e) => e.routingKey);
     // Whatever interleaving happened, announcements alternate and end online.
     for (let i = 0; i < mine.length; i++) {
       if (mine[i] === "manman.host.stale") expect(mine[i + 1]).toBe("manman.host.online");
@@ -86,8 +73,8 @@ describe("heartbeats and stale hosts", () => {
   });
 
   test("a heartbeat for a server that does not exist is dead-lettered with the reason", async () => {
-    await peer.publish("health.host.999999", { server_id: 999999 });
-    const dead = await waitFor(() => peer.deadLettered.find((d) => d.routingKey === "health.host.999999"));
+    await f.peer.publish("health.host.999999", { server_id: 999999 });
+    const dead = await waitFor(() => f.peer.deadLettered.find((d) => d.routingKey === "health.host.999999"));
     expect(String(dead.headers["x-death-reason"])).toContain("server 999999 does not exist");
   });
 });

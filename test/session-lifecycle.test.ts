@@ -1,34 +1,21 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BrokerPeer, insertSession, startProcessor, testWorld, waitFor, type RunningProcessor } from "./support/processor.ts";
+import { describe, expect, test } from "bun:test";
+import { insertSession, useProcessor, waitFor } from "./support/processor.ts";
 
-let world: Awaited<ReturnType<typeof testWorld>>;
-let processor: RunningProcessor;
-let peer: BrokerPeer;
+const f = useProcessor("sessions", { STALE_SESSION_THRESHOLD_SECONDS: "10" });
 let sgc = 100;
 
-beforeAll(async () => {
-  world = await testWorld("sessions");
-  processor = await startProcessor(world.vhost, world.db, { STALE_SESSION_THRESHOLD_SECONDS: "10" });
-  peer = await BrokerPeer.connect(world.vhost.url);
-});
-afterAll(async () => {
-  await peer?.close();
-  await processor?.stop();
-  await world?.remove();
-});
-
 const row = async (id: number) =>
-  (await world.sql`SELECT status, started_at, ended_at, exit_code, updated_at FROM sessions WHERE session_id = ${id}`)[0]!;
-const announced = (id: number) => peer.events("manman.session.").filter((e) => (e.body as { session_id: number }).session_id === id);
+  (await f.world.sql`SELECT status, started_at, ended_at, exit_code, updated_at FROM sessions WHERE session_id = ${id}`)[0]!;
+const announced = (id: number) => f.peer.events("manman.session.").filter((e) => (e.body as { session_id: number }).session_id === id);
 const send = (id: number, sgcId: number, status: string, exit_code?: number | null) =>
-  peer.publish(`status.session.${id}`, { session_id: id, sgc_id: sgcId, status, ...(exit_code !== undefined ? { exit_code } : {}) });
+  f.peer.publish(`status.session.${id}`, { session_id: id, sgc_id: sgcId, status, ...(exit_code !== undefined ? { exit_code } : {}) });
 // The stale-session sweep (10 s here) would mark quiet pending sessions lost:
 // each test sends its transitions right away, so that never interferes.
 
 describe("the session lifecycle", () => {
   test("pending → starting → running → stopping → stopped sets started_at, ended_at and exit_code and announces running and stopped", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s);
+    const id = await insertSession(f.world.sql, s);
     for (const status of ["starting", "running", "stopping"]) await send(id, s, status);
     await send(id, s, "stopped", 0);
     await waitFor(async () => (await row(id)).status === "stopped", 10_000, "stopped");
@@ -46,7 +33,7 @@ describe("the session lifecycle", () => {
 
   test("a crash records its exit code and is announced with it", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s);
+    const id = await insertSession(f.world.sql, s);
     await send(id, s, "starting");
     await send(id, s, "running");
     await send(id, s, "crashed", 137);
@@ -58,46 +45,46 @@ describe("the session lifecycle", () => {
 
   test("a session can be lost from any active state, and the same state twice is accepted quietly", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s);
+    const id = await insertSession(f.world.sql, s);
     await send(id, s, "starting");
     await send(id, s, "starting");
     await send(id, s, "lost");
     await waitFor(async () => (await row(id)).status === "lost");
     await waitFor(() => announced(id).length === 1);
     expect(announced(id)[0]!.routingKey).toBe("manman.session.lost");
-    expect(peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
+    expect(f.peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
   });
 
   test("a stale redelivery (running after stopping) changes nothing, is acked and counted, not dead-lettered", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s);
+    const id = await insertSession(f.world.sql, s);
     for (const status of ["starting", "running", "stopping"]) await send(id, s, status);
     await waitFor(async () => (await row(id)).status === "stopping");
     const before = await row(id);
     await send(id, s, "running");
     await send(id, s, "pending");
-    await waitFor(() => processor.logs.filter((l) => l.msg === "ignored stale redelivery" && l.session_id === id).length === 2);
+    await waitFor(() => f.processor.logs.filter((l) => l.msg === "ignored stale redelivery" && l.session_id === id).length === 2);
     expect((await row(id)).updated_at).toEqual(before.updated_at);
-    expect(processor.service.metrics.get("manman_event_messages_total", { kind: "session_status", outcome: "stale" })).toBeGreaterThanOrEqual(2);
-    expect(peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
+    expect(f.processor.service.metrics.get("manman_event_messages_total", { kind: "session_status", outcome: "stale" })).toBeGreaterThanOrEqual(2);
+    expect(f.peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
   });
 
   test("a forward skip (pending → stopped) changes nothing and is dead-lettered with the reason", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s);
+    const id = await insertSession(f.world.sql, s);
     await send(id, s, "stopped", 0);
-    const dead = await waitFor(() => peer.deadLettered.find((d) => JSON.parse(d.body).session_id === id));
+    const dead = await waitFor(() => f.peer.deadLettered.find((d) => JSON.parse(d.body).session_id === id));
     expect(String(dead.headers["x-death-reason"])).toContain("illegal transition pending -> stopped");
     expect((await row(id)).status).toBe("pending");
   });
 
   test("a session becoming running stops every other unended session of its game server config", async () => {
     const s = ++sgc;
-    const old1 = await insertSession(world.sql, s, "running");
-    const old2 = await insertSession(world.sql, s, "stopping");
-    const done = await insertSession(world.sql, s, "crashed");
-    const other = await insertSession(world.sql, s + 1000, "running");
-    const id = await insertSession(world.sql, s, "starting");
+    const old1 = await insertSession(f.world.sql, s, "running");
+    const old2 = await insertSession(f.world.sql, s, "stopping");
+    const done = await insertSession(f.world.sql, s, "crashed");
+    const other = await insertSession(f.world.sql, s + 1000, "running");
+    const id = await insertSession(f.world.sql, s, "starting");
     await send(id, s, "running");
     await waitFor(async () => (await row(id)).status === "running");
     for (const old of [old1, old2]) {
@@ -112,9 +99,9 @@ describe("the session lifecycle", () => {
 
   test("a session stuck in pending, starting or stopping past the threshold becomes lost and is announced", async () => {
     const s = ++sgc;
-    const id = await insertSession(world.sql, s, "starting");
-    const running = await insertSession(world.sql, s + 2000, "running");
-    await world.sql`UPDATE sessions SET updated_at = now() - interval '1 minute' WHERE session_id IN (${id}, ${running})`;
+    const id = await insertSession(f.world.sql, s, "starting");
+    const running = await insertSession(f.world.sql, s + 2000, "running");
+    await f.world.sql`UPDATE sessions SET updated_at = now() - interval '1 minute' WHERE session_id IN (${id}, ${running})`;
     await waitFor(async () => (await row(id)).status === "lost", 15_000, "lost");
     expect((await row(id)).ended_at).not.toBeNull();
     await waitFor(() => announced(id).length === 1);

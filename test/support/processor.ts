@@ -4,6 +4,7 @@
  * to `manman`) and the downstream systems (listens on the external exchange
  * and the dead-letter queue).
  */
+import { afterAll, beforeAll } from "bun:test";
 import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
 import postgres from "postgres";
 import { loadConfig, type Config } from "../../src/config.ts";
@@ -137,3 +138,29 @@ export async function insertSession(sql: postgres.Sql, sgcId: number, status = "
 }
 
 export { waitFor };
+
+export interface ProcessorFixture {
+  world: Awaited<ReturnType<typeof testWorld>>;
+  processor: RunningProcessor;
+  peer: BrokerPeer;
+}
+
+/**
+ * The usual test file's setup: its own vhost and database, one processor
+ * with `env` on top of the test defaults, and a broker peer; all removed
+ * after the file. Fields are filled in by beforeAll.
+ */
+export function useProcessor(prefix: string, env: Record<string, string> = {}): ProcessorFixture {
+  const f = {} as ProcessorFixture;
+  beforeAll(async () => {
+    f.world = await testWorld(prefix);
+    f.processor = await startProcessor(f.world.vhost, f.world.db, env);
+    f.peer = await BrokerPeer.connect(f.world.vhost.url);
+  });
+  afterAll(async () => {
+    await f.peer?.close();
+    await f.processor?.stop();
+    await f.world?.remove();
+  });
+  return f;
+}
