@@ -13,6 +13,7 @@ import { setHostStatus } from "./db/hosts.ts";
 import { HeartbeatWriter } from "./db/heartbeats.ts";
 import { moveSession } from "./db/sessions.ts";
 import { DatabaseWatch } from "./db/watch.ts";
+import { stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker, errorMessage } from "./amqp/connection.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
 import { confirmedPublisher } from "./amqp/publisher.ts";
@@ -45,6 +46,7 @@ export interface Service {
 export async function startService({ config, logger, signal, runtime = currentRuntime(), metrics = new Metrics() }: ServiceOptions): Promise<Service> {
   const sql = createPool({ url: config.postgresUrl, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
   await migrateWhenReachable(sql, logger, signal);
+  stopRefetchingTypes(sql); // array types are fetched now (src/db/driver.ts)
 
   const session = await connectBroker({
     url: config.rabbitmqUrl,
@@ -62,6 +64,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // Probes get their own one-connection pool: behind a main pool full of
   // stuck queries a probe would wait without limit and pile up.
   const probeSql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 2000, name: "manman-processor-probe" });
+  stopRefetchingTypes(probeSql); // SELECT 1 needs none
   const database = new DatabaseWatch(() => databaseAnswers(probeSql), logger, metrics, signal);
   const heartbeats = new HeartbeatWriter(sql);
   const store: EventStore = {

@@ -21,6 +21,9 @@ const PROBE_TIMEOUT_MS = 2000;
 // a fraction of a second after a blip, gentle during a long outage.
 const PROBE_BASE_MS = 200;
 const PROBE_CAP_MS = 5000;
+// A stuck probe query is waited on through two deadlines, then replaced:
+// at most one stray SELECT 1 per ~4 s of a hung connection.
+const ABANDON_AFTER = 2;
 
 const UP = "manman_database_up";
 const UP_HELP = "1 while the database answers";
@@ -35,8 +38,9 @@ interface Outage {
 export class DatabaseWatch {
   private outage: Outage | null = null;
   private probing: Promise<void> | null = null;
-  /** The probe query itself, which may outlive a timed-out probe. */
+  /** The probe query itself, which may outlive a timed-out probe, and when it was sent. */
   private query: Promise<unknown> | null = null;
+  private querySentAt = 0;
 
   /** `probe` runs a trivial query; best on its own small pool (see service.ts). */
   constructor(
@@ -98,10 +102,19 @@ export class DatabaseWatch {
   /**
    * A probe that gives up after timeoutMs. A probe query that timed out
    * (stuck on a dead socket) is waited on again rather than joined by a new
-   * one, so a long outage never queues a pile of SELECT 1s.
+   * one, so a long outage never queues a pile of SELECT 1s; after
+   * ABANDON_AFTER timeouts it is given up for a fresh one, because a query
+   * whose connection was killed under it has been seen never to settle
+   * (postgres.js on Bun), which would otherwise keep the watch down forever.
    */
   private async timedProbe(): Promise<void> {
-    this.query ??= this.probe().finally(() => (this.query = null));
+    if (!this.query || Date.now() - this.querySentAt > ABANDON_AFTER * this.timeoutMs) {
+      const query: Promise<unknown> = this.probe().finally(() => {
+        if (this.query === query) this.query = null;
+      });
+      this.query = query;
+      this.querySentAt = Date.now();
+    }
     const query = this.query;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -9,8 +9,8 @@
  * process that died are relayed once they are LEFTOVER_AGE_MS old.
  */
 import type { Sql } from "../db/pool.ts";
-import { countPending, deletePublished, lockLeftovers, type OutboxEvent } from "../db/outbox.ts";
-import { lockDeferred } from "../db/outbox-deferred.ts";
+import { countPending, deletePublished, type OutboxEvent } from "../db/outbox.ts";
+import { claimDeferred, claimLeftovers, releaseClaims } from "../db/outbox-claim.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -29,6 +29,10 @@ const FLUSH_IDS = 500;
 const LEFTOVER_AGE_MS = 10_000;
 const RELAY_EVERY_MS = 5_000;
 const RELAY_BATCH = 200;
+// A relay's claim on the rows it is publishing: 60 s covers a batch of 200
+// confirmed publishes many times over; if the process dies holding it, the
+// rows are relayed again once it ends.
+const CLAIM_LEASE_MS = 60_000;
 // While our own publishes fail, the relay tries again after 0.5 s doubling
 // to RELAY_EVERY_MS: events go out within a second or so of the broker
 // coming back, without a tight loop during the outage.
@@ -123,29 +127,37 @@ export class Announcer {
   }
 
   /**
-   * One pass of the relay: publishes (under row locks) first the events
-   * this process failed to publish, then leftovers older than
-   * LEFTOVER_AGE_MS; deletes them and commits. Returns how many it published.
+   * One pass of the relay: claims (one statement each, see outbox-claim.ts)
+   * first the events this process failed to publish, then leftovers older
+   * than LEFTOVER_AGE_MS; publishes them in order, deletes what was
+   * confirmed and gives back what was not. Returns how many it published.
    */
   async relayLeftovers(): Promise<number> {
     const { sql, publisher, exchange } = this.deps;
     const asked = [...this.deferred].slice(0, RELAY_BATCH);
-    const n = (await sql.begin(async (tx) => {
-      const mine = await lockDeferred(tx as unknown as Sql, asked, RELAY_BATCH);
-      const old = mine.length < RELAY_BATCH ? await lockLeftovers(tx as unknown as Sql, LEFTOVER_AGE_MS, RELAY_BATCH - mine.length) : [];
-      const seen = new Set(mine.map((e) => Number(e.id)));
-      const rows = [...mine, ...old.filter((e) => !seen.has(Number(e.id)))];
+    const mine = await claimDeferred(sql, asked, CLAIM_LEASE_MS);
+    // Claimed now, or gone (published and deleted by another relay), or
+    // held by another relay's claim: either way no longer ours to chase.
+    for (const id of asked) this.deferred.delete(id);
+    const old = mine.length < RELAY_BATCH ? await claimLeftovers(sql, LEFTOVER_AGE_MS, CLAIM_LEASE_MS, RELAY_BATCH - mine.length) : [];
+    const rows = [...mine, ...old].sort((a, b) => Number(a.id) - Number(b.id));
+    const done: number[] = [];
+    try {
       for (const e of rows) {
         await publisher.publish(exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json" });
         this.published(e, "relay");
+        done.push(Number(e.id));
       }
-      await deletePublished(tx as unknown as Sql, rows.map((r) => Number(r.id)));
-      return rows.length;
-    })) as number;
-    // Published and deleted now, or (not found) already by another relay.
-    for (const id of asked) this.deferred.delete(id);
+    } catch (err) {
+      const left = rows.slice(done.length).map((e) => Number(e.id));
+      for (const id of left) if (this.deferred.size < DEFERRED_MAX) this.deferred.add(id);
+      await releaseClaims(sql, left, LEFTOVER_AGE_MS).catch(() => {});
+      throw err;
+    } finally {
+      await deletePublished(sql, done);
+    }
     if (this.failing && this.deferred.size === 0) this.recovered();
-    return n;
+    return rows.length;
   }
 
   /** Runs the relay until the signal aborts; settles after a last flush. */
