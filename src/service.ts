@@ -13,7 +13,7 @@ import { setHostStatus } from "./db/hosts.ts";
 import { HeartbeatWriter } from "./db/heartbeats.ts";
 import { moveSession } from "./db/sessions.ts";
 import { DatabaseWatch } from "./db/watch.ts";
-import { stopRefetchingTypes } from "./db/driver.ts";
+import { freshConnectionProbe, stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker, errorMessage } from "./amqp/connection.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
 import { confirmedPublisher } from "./amqp/publisher.ts";
@@ -61,11 +61,9 @@ export async function startService({ config, logger, signal, runtime = currentRu
   });
   const publisher = confirmedPublisher(session);
   const announcer = new Announcer({ sql, publisher, exchange: config.externalExchange, logger, metrics });
-  // Probes get their own one-connection pool: behind a main pool full of
-  // stuck queries a probe would wait without limit and pile up.
-  const probeSql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 2000, name: "manman-processor-probe" });
-  stopRefetchingTypes(probeSql); // SELECT 1 needs none
-  const database = new DatabaseWatch(() => databaseAnswers(probeSql), logger, metrics, signal);
+  // Probes run on a connection of their own (src/db/driver.ts): behind a
+  // main pool full of stuck queries a probe would wait without limit.
+  const database = new DatabaseWatch(freshConnectionProbe(config.postgresUrl, 2000), logger, metrics, signal);
   const heartbeats = new HeartbeatWriter(sql);
   const store: EventStore = {
     setHostStatus: (id, status) => setHostStatus(sql, id, status),
@@ -110,7 +108,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
     httpStop.abort();
     await Promise.race([http.stopped, sleep(2000)]);
     await session.stop().catch(() => {});
-    await Promise.all([sql.end({ timeout: 5 }), probeSql.end({ timeout: 1 })]);
+    await sql.end({ timeout: 5 });
     logger.info("stopped");
   })();
 

@@ -6,8 +6,41 @@
  * are shared by all connections of a pool, so once one connection has
  * fetched them the others need not: after the first successful query, stop.
  */
+import postgres from "postgres";
 import type { Sql } from "./pool.ts";
 
 export function stopRefetchingTypes(sql: Sql): void {
   (sql.options as { fetch_types: boolean }).fetch_types = false;
+}
+
+/**
+ * A `SELECT 1` on a connection of its own, closed right after, given up
+ * (socket destroyed) after `timeoutMs`. Probes see the database as a new
+ * client would: a pooled probe connection was seen to hang for ~40 s after
+ * the database killed it while idle (postgres.js on Bun), which kept the
+ * watch reporting an outage that was over. One connection per probe is a
+ * few milliseconds, at most once per readiness check or outage backoff step.
+ */
+export function freshConnectionProbe(url: string, timeoutMs: number): () => Promise<void> {
+  return async () => {
+    const sql = postgres(url, {
+      max: 1,
+      connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+      fetch_types: false,
+      onnotice: () => {},
+      connection: { application_name: "manman-processor-probe", statement_timeout: timeoutMs },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        sql`SELECT 1`,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 in ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      void sql.end({ timeout: 0 }).catch(() => {});
+    }
+  };
 }
