@@ -10,6 +10,7 @@ import { createLogger } from "./log.ts";
 import { createPool } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
 import { startService } from "./service.ts";
+import { Metrics } from "./metrics.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -62,7 +63,17 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
 
-  const service = await startService({ config, logger, signal: controller.signal });
+  // A stray rejection (a driver's unawaited promise when its connection
+  // dies) must not take the process down with everything in flight: say so,
+  // count it, carry on. Messages are only acked after their work is done, so
+  // nothing is lost either way.
+  const metrics = new Metrics();
+  process.on("unhandledRejection", (reason) => {
+    metrics.inc("manman_unhandled_errors_total", "stray errors logged instead of crashing the process");
+    logger.error("unhandled rejection; carrying on", { error: reason instanceof Error ? reason.message : String(reason) });
+  });
+
+  const service = await startService({ config, logger, signal: controller.signal, metrics });
   await service.stopped;
   return 0;
 }
