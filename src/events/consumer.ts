@@ -17,6 +17,7 @@
  */
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import { Acker } from "../amqp/acker.ts";
+import { watchAttachment } from "../amqp/consumer-watchdog.ts";
 import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
@@ -74,9 +75,6 @@ const RETRY_CAP_MS = 5000;
 const CONNECTION_LOSS_RETRIES = 10;
 // One "connections lost" line per 10 s at most, not one per statement.
 const CONNECTION_LOSS_LOG_EVERY_MS = 10_000;
-// 1 s: how soon a lost consumer is noticed once the connection is back; the
-// check is a few property reads.
-const WATCHDOG_MS = 1000;
 
 interface Attachment {
   channel: AMQPChannel;
@@ -272,54 +270,6 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   })();
 
   return { attached, inFlight: () => keyed.pending, stopped };
-}
-
-interface WatchDeps {
-  session: BrokerSession;
-  logger: Logger;
-  metrics: Metrics;
-  signal: AbortSignal;
-  attached(): boolean;
-  isDraining(): boolean;
-  reattach(): Promise<void>;
-}
-
-/**
- * Re-attaches the consumer whenever the connection is up but the consumer
- * is not, with backoff between failed attempts and one log line per change
- * of state. Settles when the signal aborts.
- */
-async function watchAttachment(w: WatchDeps): Promise<void> {
-  let detachedSince = 0;
-  let failures = 0;
-  let nextTry = 0;
-  while (!w.signal.aborted) {
-    await sleep(WATCHDOG_MS, w.signal).catch(() => {});
-    if (w.signal.aborted || w.isDraining()) break;
-    if (w.attached()) {
-      detachedSince = 0;
-      continue;
-    }
-    if (detachedSince === 0) {
-      detachedSince = Date.now();
-      failures = 0;
-      nextTry = 0;
-      // A lost connection has its own log line; a lost channel on a live
-      // connection (consumer_timeout, queue deleted) gets this one.
-      if (!w.session.closed) w.logger.warn("event consumer lost its channel; re-attaching");
-    }
-    if (w.session.closed || Date.now() < nextTry) continue;
-    try {
-      await w.reattach();
-      w.metrics.inc("manman_event_consumer_reattached_total", "times the event consumer was attached again after losing its channel or connection");
-      w.logger.info("event consumer attached again", { detached_ms: Date.now() - detachedSince });
-      detachedSince = 0;
-    } catch (err) {
-      failures++;
-      nextTry = Date.now() + backoff(failures, 1000, 30_000);
-      if (failures === 1) w.logger.warn("re-attaching the event consumer failed; retrying", { error: errorMessage(err) });
-    }
-  }
 }
 
 function idsOf(event: EventMessage): Record<string, number> {
