@@ -150,7 +150,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     return false;
   };
 
-  const process = async (msg: AMQPMessage, event: EventMessage) => {
+  const work = async (msg: AMQPMessage, event: EventMessage) => {
     let attempts = 0;
     let connectionLosses = 0;
     for (;;) {
@@ -211,7 +211,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       void keyed.run(`bad:${msg.deliveryTag}`, () => deadLetter(msg, decoded.reason, 1));
       return;
     }
-    void keyed.run(decoded.event.key, () => process(msg, decoded.event)).catch((err) => {
+    void keyed.run(decoded.event.key, () => work(msg, decoded.event)).catch((err) => {
       logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
       // Unsettled on a live channel it would sit until the channel closes.
       acker.requeue(msg);
