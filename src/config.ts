@@ -76,6 +76,16 @@ export const SETTINGS = {
   // that a drain on SIGTERM finishes well within 30 s.
   prefetch: { env: "PREFETCH", default: "256", help: "unacked event messages in flight (1 = the deployed services' design)", schema: int(1, 65535) },
   maxRetries: { env: "MAX_RETRIES", default: "5", help: "attempts after a message's own transient failure before it is dead-lettered", schema: int(0, 100) },
+  // 5 s: a message that overtook its predecessor (another replica, a
+  // requeue) is normally followed by it within milliseconds; five seconds
+  // covers a busy broker while keeping the session's later messages moving.
+  forwardSkipRetrySeconds: { env: "FORWARD_SKIP_RETRY_SECONDS", default: "5", help: "how long a pending -> running message is retried, waiting for its predecessor, before it is dead-lettered", schema: int(0, 600) },
+  // 168 h = one week: long enough to notice and replay over a holiday,
+  // short enough that a forgotten DLQ empties itself.
+  dlqMaxAgeHours: { env: "DLQ_MAX_AGE_HOURS", default: "168", help: "dead-lettered copies expire after this many hours", schema: int(1, 24 * 365) },
+  // 100,000: a week of one bad host's 5 s messages is ~120,000; at ~1 KB a
+  // message that is ~100 MB of broker memory or disk, bounded.
+  dlqMaxMessages: { env: "DLQ_MAX_MESSAGES", default: "100000", help: "when the dead-letter queue holds this many, further dead letters are dropped (counted, logged)", schema: int(1, 100_000_000) },
   maxMessageBytes: { env: "MAX_MESSAGE_BYTES", default: "1048576", help: "larger event bodies are dead-lettered unparsed", schema: int(64, 128 * 1024 * 1024) },
   logLevel: { env: "LOG_LEVEL", default: "info", help: "debug, info, warn or error", schema: v.pipe(text, v.toLowerCase(), v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error")) },
   healthCheckPort: { env: "HEALTH_CHECK_PORT", default: "8080", help: "HTTP port: health, readiness, Connect/gRPC-Web, viewer", schema: port },
@@ -107,7 +117,7 @@ export const SETTINGS = {
   // of broker memory per replica at worst; older lines are dropped first.
   logQueueMaxLength: { env: "LOG_QUEUE_MAX_LENGTH", default: "100000", help: "log lines the broker holds for this process when it falls behind (oldest dropped first)", schema: int(100, 100_000_000) },
   logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, required by LogProcessor calls; unset = open", schema: list, secret: true },
-  s3Bucket: { env: "S3_BUCKET", help: "log archive bucket (accepted for compatibility)", schema: text },
+  s3Bucket: { env: "S3_BUCKET", help: "bucket of backups (and the log archive); completes the bucket-less s3_url real hosts report for a backup", schema: text },
   s3Region: { env: "S3_REGION", help: "log archive region (accepted for compatibility)", schema: text },
   s3Endpoint: { env: "S3_ENDPOINT", help: "log archive endpoint (accepted for compatibility)", schema: text },
   s3AccessKey: { env: "S3_ACCESS_KEY", help: "log archive access key (accepted for compatibility)", schema: text, secret: true },
