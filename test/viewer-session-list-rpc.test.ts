@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { SessionViewer } from "../src/gen/manman/v1/sessions_pb.ts";
+import { SessionViewer } from "../src/gen/manman/processor/v1/sessions_pb.ts";
 import { createHttpApp } from "../src/http/app.ts";
 import { createPool, type Sql } from "../src/db/pool.ts";
 import { migrate } from "../src/db/migrate.ts";
@@ -87,6 +87,23 @@ describe.each(["connect", "grpc-web"] as const)("over %s", (protocol) => {
     await expect(client(protocol).listSessions({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     await expect(client(protocol, "nope").listSessions({})).rejects.toMatchObject({ code: Code.Unauthenticated });
   });
+});
+
+// The wire name is the contract (CONTRACT §5): our own services live in
+// manman.processor.v1, and manman.v1 holds only upstream's LogProcessor.
+test("the service answers at /manman.processor.v1.SessionViewer, not under manman.v1", async () => {
+  const post = (path: string) =>
+    fetch(`${baseUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer t1" },
+      body: JSON.stringify({ limit: 1 }),
+    });
+  const ours = await post("/manman.processor.v1.SessionViewer/ListSessions");
+  expect(ours.status).toBe(200);
+  expect(await ours.json()).toHaveProperty("serverInstanceId");
+  const old = await post("/manman.v1.SessionViewer/ListSessions");
+  expect(old.status).toBe(404);
+  await old.body?.cancel();
 });
 
 test("a database that does not answer is UNAVAILABLE, and the answer still names the process", async () => {

@@ -1,10 +1,10 @@
 /**
- * manman.v1.SessionViewer: the session list behind the browser viewer.
+ * manman.processor.v1.SessionViewer: the session list behind the browser viewer.
  * Read-only; served beside LogProcessor by the same Connect router.
  */
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { SessionSchema, SessionViewer } from "../gen/manman/v1/sessions_pb.ts";
+import { SessionSchema, SessionViewer } from "../gen/manman/processor/v1/sessions_pb.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 import { selectSessions } from "./sessions-query.ts";

@@ -7,7 +7,7 @@
  * ordinary import, with no file access and no runtime-specific embedding —
  * the same choice as the SQL migrations. The module is committed (as src/gen
  * is), so `bun test`, `tsc` and a fresh clone work without a build step;
- * test/viewer-bundle.test.ts fails when it is older than its sources.
+ * test/viewer-bundle-matches-its-sources.test.ts fails when it is older than its sources.
  *
  * Run: `bun run build:web` (bun src/web/build.ts). Build-time only: this is
  * the one file in src/web that calls Bun directly.

@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import type { AccessCheck } from "../rpc/access.ts";
 import { mountLogProcessor } from "../rpc/fetch.ts";
 import { sessionViewerService } from "../rpc/sessions.ts";
-import { SessionViewer } from "../gen/manman/v1/sessions_pb.ts";
+import { SessionViewer } from "../gen/manman/processor/v1/sessions_pb.ts";
 import type { ViewerAssets } from "./build.ts";
 import { VIEWER_ASSETS } from "./bundle.gen.ts";
 import { assetPath, logPage, sessionsPage } from "./pages.ts";

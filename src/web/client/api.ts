@@ -6,7 +6,7 @@
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { LogProcessor } from "../../gen/manman/v1/log_processor_pb.ts";
-import { SessionViewer } from "../../gen/manman/v1/sessions_pb.ts";
+import { SessionViewer } from "../../gen/manman/processor/v1/sessions_pb.ts";
 
 const TOKEN_KEY = "manman.logAccessToken";
 

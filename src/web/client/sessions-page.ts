@@ -1,5 +1,5 @@
 /** `/`: the session list, refreshed every few seconds for live status. */
-import type { Session } from "../../gen/manman/v1/sessions_pb.ts";
+import type { Session } from "../../gen/manman/processor/v1/sessions_pb.ts";
 import { askForToken, isUnauthenticated, pause, sessions, showConnection } from "./api.ts";
 import { localTime } from "./lines.ts";
 import { retryDelay } from "./resume.ts";
