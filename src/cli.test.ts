@@ -23,6 +23,11 @@ describe("commands", () => {
     expect(parseCommandLine(["healthcheck"])).toEqual({ kind: "healthcheck", path: "/healthz" });
     expect(parseCommandLine(["healthcheck", "--ready"])).toEqual({ kind: "healthcheck", path: "/readyz" });
   });
+  test("cutover removes, or with --dry-run only reports", () => {
+    expect(parseCommandLine(["cutover"])).toEqual({ kind: "cutover", dryRun: false });
+    expect(parseCommandLine(["cutover", "--dry-run"])).toEqual({ kind: "cutover", dryRun: true });
+    expect(parseCommandLine(["cutover", "--dry-run", "--dry-run"])).toEqual({ kind: "cutover", dryRun: true });
+  });
 });
 
 describe("--version", () => {
@@ -39,13 +44,13 @@ describe("--help", () => {
     for (const argv of [["--help"], ["-h"], ["help"]]) {
       const text = textOf(argv);
       expect(parseCommandLine(argv).kind).toBe("help");
-      for (const cmd of ["serve", "migrate", "healthcheck", "--version"]) expect(text).toContain(cmd);
+      for (const cmd of ["serve", "migrate", "healthcheck", "cutover [--dry-run]", "--version"]) expect(text).toContain(cmd);
       for (const name of everyVariable) expect(text).toContain(name);
     }
   });
 
   test("each command's help lists every environment variable with its default", () => {
-    for (const cmd of ["serve", "migrate", "healthcheck"]) {
+    for (const cmd of ["serve", "migrate", "healthcheck", "cutover"]) {
       for (const argv of [[cmd, "--help"], [cmd, "-h"], ["help", cmd]]) {
         expect(parseCommandLine(argv).kind).toBe("help");
         const text = textOf(argv);
@@ -66,6 +71,11 @@ describe("--help", () => {
 
   test("--help wins over other arguments of a command", () => {
     expect(parseCommandLine(["migrate", "--nonsense", "--help"]).kind).toBe("help");
+    expect(parseCommandLine(["cutover", "--dry-run", "-h"]).kind).toBe("help");
+  });
+
+  test("cutover's help explains --dry-run", () => {
+    expect(textOf(["cutover", "--help"])).toMatch(/--dry-run\s+print what would be removed; change nothing/);
   });
 });
 
@@ -78,6 +88,11 @@ describe("usage errors", () => {
     [["migrate", "--dry-run"], "unknown option for migrate: --dry-run"],
     [["migrate", "now"], "migrate takes no arguments"],
     [["serve", "--ready"], "unknown option for serve: --ready"],
+    [["cutover", "--force"], "unknown option for cutover: --force"],
+    [["cutover", "--ready"], "unknown option for cutover: --ready"],
+    [["healthcheck", "--dry-run"], "unknown option for healthcheck: --dry-run"],
+    [["cutover", "now"], "cutover takes no arguments"],
+    [["cutover", "--dry-run=true"], "unknown option for cutover: --dry-run=true"],
     [["help", "nope"], "unknown command: nope"],
     [["help", "serve", "migrate"], "help takes one command"],
     [["--version", "extra"], "unexpected argument after --version"],

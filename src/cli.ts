@@ -2,7 +2,8 @@
  * The command line, as pure code: argv in, what to do out. src/main.ts acts
  * on the answer (prints, exits, serves). Configuration never comes from
  * flags, only from the environment (CONTRACT §6), so the only flags are
- * --help and --version and anything else is a usage error (exit 2).
+ * --help, --version and a few that pick what a command does (its `flags`);
+ * anything else is a usage error (exit 2).
  *
  * The version is read from package.json through a JSON import: the bundler
  * inlines it, so the compiled binary and the Deno bundle both carry it
@@ -19,6 +20,8 @@ export type Command =
   | { kind: "migrate" }
   /** Ask a running service on HEALTH_CHECK_PORT; exit 0 when it answers 200. */
   | { kind: "healthcheck"; path: "/healthz" | "/readyz" }
+  /** Remove the deployed log-processor's queues (src/tools/cutover.ts). */
+  | { kind: "cutover"; dryRun: boolean }
   | { kind: "help"; text: string }
   | { kind: "version"; text: string }
   | { kind: "usage-error"; text: string };
@@ -49,6 +52,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: `${PROGRAM} healthcheck [--ready]`,
     flags: { "--ready": "ask /readyz instead of /healthz" },
   },
+  cutover: {
+    summary: "remove the deployed log-processor's leftover queues from the broker (run once it is stopped)",
+    usage: `${PROGRAM} cutover [--dry-run]`,
+    flags: { "--dry-run": "print what would be removed; change nothing" },
+  },
 };
 
 const HELP_FLAGS = new Set(["-h", "--help"]);
@@ -74,9 +82,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
 function parseSubcommand(name: string, args: readonly string[]): Command {
   // --help anywhere wins, as in most CLIs: `migrate --whatever --help` helps.
   if (args.some((a) => HELP_FLAGS.has(a))) return help(name);
-  let ready = false;
+  const given = new Set<string>();
   for (const arg of args) {
-    if (name === "healthcheck" && arg === "--ready") ready = true;
+    if (Object.hasOwn(SUBCOMMANDS[name]!.flags, arg)) given.add(arg);
     else if (arg.startsWith("-")) return usageError(`unknown option for ${name}: ${arg}`, name);
     else return usageError(`${name} takes no arguments, got: ${arg}`, name);
   }
@@ -85,8 +93,10 @@ function parseSubcommand(name: string, args: readonly string[]): Command {
       return { kind: "serve" };
     case "migrate":
       return { kind: "migrate" };
+    case "cutover":
+      return { kind: "cutover", dryRun: given.has("--dry-run") };
     default:
-      return { kind: "healthcheck", path: ready ? "/readyz" : "/healthz" };
+      return { kind: "healthcheck", path: given.has("--ready") ? "/readyz" : "/healthz" };
   }
 }
 

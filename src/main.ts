@@ -11,6 +11,7 @@ import { createPool } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
 import { startService } from "./service.ts";
 import { Metrics } from "./metrics.ts";
+import { runCutover } from "./tools/cutover.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -34,6 +35,12 @@ async function main(argv: string[]): Promise<number> {
     const r = await runHealthcheck(config.healthCheckPort, parsed.path);
     (r.exitCode === 0 ? process.stdout : process.stderr).write(r.line + "\n");
     return r.exitCode;
+  }
+  if (parsed.kind === "cutover") {
+    return runCutover(config, { dryRun: parsed.dryRun }, {
+      out: (line) => void process.stdout.write(line + "\n"),
+      err: (line) => void process.stderr.write(line + "\n"),
+    });
   }
   const logger = createLogger({ level: config.logLevel });
 

@@ -1,0 +1,225 @@
+/**
+ * `manman-processor cutover`: removes what the deployed log-processor leaves
+ * on the broker (CONTRACT §1, "upstream leftovers") once it is gone. Nothing
+ * reads those queues after the swap, but the broker keeps filling them: the
+ * lifecycle queue takes every `manman.session.running|stopped|crashed` this
+ * processor publishes, without bound, and each `logs.session.<id>` queue takes
+ * that session's log lines (up to 500, for 180 s).
+ *
+ * AMQP cannot list queues, so the per-session names come from the database
+ * (every row of `sessions`), and each name is checked with a passive declare
+ * on a channel of its own (a missing queue closes the channel with 404).
+ * Queues with a consumer are never removed: a consumer means the old
+ * log-processor still runs, and it would declare them again at once.
+ */
+import type { AMQPChannel } from "@cloudamqp/amqp-client";
+import { connectBroker, errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { deadLetterQueueName } from "../amqp/topology.ts";
+import type { Config } from "../config.ts";
+import { createPool, type Sql } from "../db/pool.ts";
+import { createLogger } from "../log.ts";
+
+export const LIFECYCLE_QUEUE = "log-processor-lifecycle";
+export const LIFECYCLE_DLQ = "log-processor-lifecycle-dlq";
+export const sessionLogQueue = (sessionId: bigint | number): string => `logs.session.${sessionId}`;
+// The log ingest's per-process queues (src/logs/ingest.ts) start with this.
+const OWN_LOG_QUEUE_PREFIX = "manman-processor.";
+
+export interface QueueState {
+  messages: number;
+  consumers: number;
+}
+
+export interface CutoverBroker {
+  /** The queue's counts, or undefined when it does not exist. */
+  inspect(name: string): Promise<QueueState | undefined>;
+  /** Deletes the queue unless a consumer uses it; resolves with the messages it held. */
+  remove(name: string): Promise<number>;
+}
+
+export interface CutoverDeps {
+  broker: CutoverBroker;
+  sessionIds(): Promise<readonly (bigint | number)[]>;
+  isOwnQueue(name: string): boolean;
+  /** Results, one line each (stdout). */
+  print(line: string): void;
+  /** Problems, one line each (stderr). */
+  warn(line: string): void;
+}
+
+export interface CutoverResult {
+  ok: boolean;
+  removed: { name: string; messages: number }[];
+}
+
+// Checks in flight at once: enough to get through thousands of sessions in
+// seconds over a network, few enough to stay far below the channel limit.
+const CONCURRENT_CHECKS = 8;
+
+export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): Promise<CutoverResult> {
+  const ids = await deps.sessionIds();
+  const names: string[] = [];
+  for (const name of [LIFECYCLE_QUEUE, LIFECYCLE_DLQ, ...ids.map(sessionLogQueue)]) {
+    if (deps.isOwnQueue(name)) deps.warn(`skipping ${name}: it is this processor's own queue`);
+    else names.push(name);
+  }
+  const states = await mapLimited(names, CONCURRENT_CHECKS, (n) => deps.broker.inspect(n));
+  const found = names.flatMap((name, i) => (states[i] ? [{ name, ...states[i] }] : []));
+  const checked = `checked ${LIFECYCLE_QUEUE}, ${LIFECYCLE_DLQ} and the logs.session.<id> queues of ${plural(ids.length, "session")}`;
+
+  if (found.length === 0) {
+    deps.print(`nothing to remove: no queue of the deployed log-processor is left (${checked})`);
+    return { ok: true, removed: [] };
+  }
+  const busy = found.filter((q) => q.consumers > 0);
+  if (options.dryRun) for (const q of found) deps.print(`would remove ${q.name} (${plural(q.messages, "message")})`);
+  if (busy.length > 0) {
+    for (const q of busy) deps.warn(`${q.name} has ${plural(q.consumers, "consumer")}`);
+    deps.warn("the deployed log-processor still seems to be running (it would declare its queues again): stop it, then run cutover again; nothing was removed");
+    return { ok: false, removed: [] };
+  }
+  if (options.dryRun) {
+    deps.print(`dry run: would remove ${plural(found.length, "queue")} holding ${plural(sum(found.map((q) => q.messages)), "message")}; nothing was changed (${checked})`);
+    return { ok: true, removed: [] };
+  }
+
+  const removed: CutoverResult["removed"] = [];
+  let failed = 0;
+  for (const q of found) {
+    try {
+      const messages = await deps.broker.remove(q.name);
+      removed.push({ name: q.name, messages });
+      deps.print(`removed ${q.name} (${plural(messages, "message")})`);
+    } catch (err) {
+      // PRECONDITION_FAILED: a consumer attached since the check.
+      failed++;
+      deps.warn(`could not remove ${q.name}: ${errorMessage(err)}`);
+    }
+  }
+  const summary = `removed ${plural(removed.length, "queue")} holding ${plural(sum(removed.map((q) => q.messages)), "message")}`;
+  deps.print(failed === 0 ? `${summary} (${checked})` : `${summary}; ${failed} could not be removed (see above)`);
+  return { ok: failed === 0, removed };
+}
+
+/** The broker side on a live session: one short-lived channel per call. */
+export function sessionBroker(session: BrokerSession): CutoverBroker {
+  const withChannel = async <T>(fn: (ch: AMQPChannel) => Promise<T>): Promise<T> => {
+    const ch = await openOwnChannel(session);
+    // A 404 closing the channel is the answer to a check, not an error to report.
+    ch.onerror = () => {};
+    try {
+      return await fn(ch);
+    } finally {
+      if (!ch.closed) await ch.close().catch(() => {});
+    }
+  };
+  return {
+    inspect: (name) =>
+      withChannel(async (ch) => {
+        try {
+          const ok = await ch.queueDeclare(name, { passive: true });
+          return { messages: ok.messageCount, consumers: ok.consumerCount };
+        } catch (err) {
+          if (/NOT_FOUND|\b404\b/.test(errorMessage(err))) return undefined;
+          throw err;
+        }
+      }),
+    remove: (name) => withChannel(async (ch) => (await ch.queueDelete(name, { ifUnused: true })).messageCount),
+  };
+}
+
+export async function sessionIdsFrom(sql: Sql): Promise<bigint[]> {
+  const rows = await sql<{ session_id: bigint }[]>`SELECT session_id FROM sessions ORDER BY session_id`;
+  return rows.map((r) => r.session_id);
+}
+
+export interface CutoverIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+// 10 s: a broker that is up answers in milliseconds; an operator at a
+// terminal should hear about one that is not, not wait on it.
+const BROKER_DEADLINE_MS = 10_000;
+
+/** The command: opens the database and the broker from the configuration, runs, closes. Returns the exit status. */
+export async function runCutover(
+  config: Pick<Config, "rabbitmqUrl" | "postgresUrl" | "queueName">,
+  options: { dryRun: boolean },
+  io: CutoverIo,
+): Promise<number> {
+  const sql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 30_000, name: "manman-processor-cutover" });
+  let session: BrokerSession | undefined;
+  try {
+    let ids: bigint[];
+    try {
+      ids = await sessionIdsFrom(sql);
+    } catch (err) {
+      const hint = (err as { code?: string }).code === "42P01" ? " (no sessions table: is this the ManManV2 database?)" : "";
+      io.err(`cutover failed: could not read the sessions from the database ${describeUrl(config.postgresUrl)}: ${errorMessage(err)}${hint}`);
+      return 1;
+    }
+    // connectBroker retries without end; the deadline ends that, and the
+    // last connect error is kept for the message.
+    let lastError = "";
+    const logger = createLogger({ level: "warn", write: (line) => (lastError = String(JSON.parse(line).error ?? lastError)) });
+    const deadline = AbortSignal.timeout(BROKER_DEADLINE_MS);
+    try {
+      session = await connectBroker({ url: config.rabbitmqUrl, logger, signal: deadline, name: "manman-processor cutover" });
+    } catch (err) {
+      const why = deadline.aborted ? `no connection within ${BROKER_DEADLINE_MS / 1000} s${lastError ? ` (${lastError})` : ""}` : errorMessage(err);
+      io.err(`cutover failed: could not connect to the broker ${describeUrl(config.rabbitmqUrl)}: ${why}`);
+      return 1;
+    }
+    const own = new Set([config.queueName, deadLetterQueueName(config.queueName)]);
+    const result = await cutover(
+      {
+        broker: sessionBroker(session),
+        sessionIds: async () => ids,
+        isOwnQueue: (name) => own.has(name) || name.startsWith(OWN_LOG_QUEUE_PREFIX),
+        print: io.out,
+        warn: io.err,
+      },
+      options,
+    );
+    return result.ok ? 0 : 1;
+  } catch (err) {
+    io.err(`cutover failed: ${errorMessage(err)}`);
+    return 1;
+  } finally {
+    await session?.stop().catch(() => {});
+    await sql.end({ timeout: 5 }).catch(() => {});
+  }
+}
+
+/** scheme://host:port/path, without credentials: fit for a terminal or a ticket. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${decodeURIComponent(u.pathname)}`;
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function sum(ns: number[]): number {
+  return ns.reduce((a, b) => a + b, 0);
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in input order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
