@@ -120,13 +120,15 @@ export const MIGRATIONS: readonly Migration[] = [
 
       -- updated_at on every UPDATE, as upstream 001 (the stale-session check
       -- relies on it: a repeated 'starting' keepalive only bumps updated_at).
+      -- The body is upstream's to the byte (indentation included), so the
+      -- function is identical in pg_proc.
       CREATE OR REPLACE FUNCTION update_updated_at_column()
       RETURNS TRIGGER AS $fn$
-      BEGIN
-          NEW.updated_at = CURRENT_TIMESTAMP;
-          RETURN NEW;
-      END;
-      $fn$ LANGUAGE plpgsql;
+BEGIN
+    NEW.updated_at = CURRENT_TIMESTAMP;
+    RETURN NEW;
+END;
+$fn$ LANGUAGE plpgsql;
       DO $do$ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_trigger
                        WHERE tgrelid = 'servers'::regclass AND tgname = 'update_servers_updated_at') THEN
