@@ -22,9 +22,41 @@ describe("configuration from the environment", () => {
     expect(r.ok && r.config.postgresUrl).toBe("postgres://man%20man:p%40ss%2Fword@db.internal:6432/mm?sslmode=require");
   });
 
-  test("DATABASE_URL wins over the DB_* parts", () => {
-    const r = loadConfig({ DATABASE_URL: "postgres://u@elsewhere/x", DB_HOST: "ignored" });
-    expect(r.ok && r.config.postgresUrl).toBe("postgres://u@elsewhere/x");
+  test("DATABASE_URL wins over PG_DATABASE_URL, which wins over the DB_* parts", () => {
+    const both = loadConfig({ DATABASE_URL: "postgres://u@elsewhere/x", PG_DATABASE_URL: "postgres://u@pg/y", DB_HOST: "ignored" });
+    expect(both.ok && both.config.postgresUrl).toBe("postgres://u@elsewhere/x");
+    const pg = loadConfig({ PG_DATABASE_URL: "postgresql://u@pg/y", DB_HOST: "ignored" });
+    expect(pg.ok && pg.config.postgresUrl).toBe("postgresql://u@pg/y");
+    const bad = loadConfig({ PG_DATABASE_URL: "mysql://u@pg/y" });
+    expect(!bad.ok && bad.problems).toEqual([expect.stringContaining("PG_DATABASE_URL=(hidden): must start with postgres:// or postgresql://")]);
+  });
+
+  test("an empty or blank value means unset, for every variable", () => {
+    const blank = Object.fromEntries(Object.values(SETTINGS).map((s, i) => [s.env, i % 2 ? "" : " \t "]));
+    const r = loadConfig(blank);
+    if (!r.ok) throw new Error(r.problems.join("\n"));
+    const defaults = loadConfig({});
+    if (!defaults.ok) throw new Error(defaults.problems.join("\n"));
+    expect(r.config).toEqual(defaults.config);
+    // As the deployed manifests write it: S3_ENDPOINT: "" is no endpoint.
+    const s3 = loadConfig({ S3_ENDPOINT: "", DATABASE_URL: "", PG_DATABASE_URL: "postgres://u@pg/y", HEALTH_CHECK_PORT: "" });
+    expect(s3.ok && s3.config.s3Endpoint).toBeUndefined();
+    expect(s3.ok && s3.config.postgresUrl).toBe("postgres://u@pg/y");
+    expect(s3.ok && s3.config.healthCheckPort).toBe(8080);
+  });
+
+  test("the RabbitMQ TLS settings: verify by default, no CA, no server name", () => {
+    const r = loadConfig({});
+    expect(r.ok && [r.config.rabbitmqSslVerify, r.config.rabbitmqCaCertPath, r.config.rabbitmqTlsServerName]).toEqual([true, undefined, undefined]);
+    const set = loadConfig({ RABBITMQ_URL: "amqps://u:p@rmq:5671/v", RABBITMQ_SSL_VERIFY: "false", RABBITMQ_CA_CERT_PATH: " /etc/rmq/ca.crt ", RABBITMQ_TLS_SERVER_NAME: "rmq.example.com" });
+    expect(set.ok && [set.config.rabbitmqSslVerify, set.config.rabbitmqCaCertPath, set.config.rabbitmqTlsServerName]).toEqual([false, "/etc/rmq/ca.crt", "rmq.example.com"]);
+    const bad = loadConfig({ RABBITMQ_SSL_VERIFY: "sometimes" });
+    expect(!bad.ok && bad.problems).toEqual(['RABBITMQ_SSL_VERIFY="sometimes": must be true or false']);
+  });
+
+  test("every S3 name of the deployed services is accepted", () => {
+    const r = loadConfig({ S3_BUCKET: "b", S3_REGION: "r", S3_ENDPOINT: "http://minio:9000", S3_PUBLIC_ENDPOINT: "https://s3.example.com", S3_ACCESS_KEY: "a", S3_SECRET_KEY: "s" });
+    expect(r.ok && [r.config.s3Bucket, r.config.s3Region, r.config.s3Endpoint, r.config.s3PublicEndpoint, r.config.s3AccessKey, r.config.s3SecretKey]).toEqual(["b", "r", "http://minio:9000", "https://s3.example.com", "a", "s"]);
   });
 
   test("every problem is reported, one line each, naming the variable", () => {

@@ -4,7 +4,11 @@
  * Every setting is one row of SETTINGS: its environment name, its default as
  * an operator would write it, a one-line meaning and a valibot schema. The
  * same table drives validation, `--help` and README, so they cannot drift.
- * Names from CONTRACT §6 keep the deployed services' meaning.
+ * Names from CONTRACT §7 keep the deployed services' meaning.
+ *
+ * An empty or whitespace-only value means unset, for every variable: the
+ * deployed manifests write `S3_ENDPOINT: ""` for "none", and a templated
+ * manifest easily renders an unset value as "". The default applies then.
  */
 import * as v from "valibot";
 
@@ -32,7 +36,7 @@ const bool = v.pipe(
   v.string(),
   v.trim(),
   v.toLowerCase(),
-  v.picklist(["true", "false", "1", "0", "yes", "no", ""], "must be true or false"),
+  v.picklist(["true", "false", "1", "0", "yes", "no"], "must be true or false"),
   v.transform((s) => s === "true" || s === "1" || s === "yes"),
 );
 const text = v.pipe(v.string(), v.trim());
@@ -54,8 +58,14 @@ const list = v.pipe(
 );
 
 export const SETTINGS = {
-  rabbitmqUrl: { env: "RABBITMQ_URL", default: "amqp://guest:guest@localhost:5672/", help: "AMQP URL; its path is the vhost", schema: urlWith(["amqp:", "amqps:"]), secret: true },
-  databaseUrl: { env: "DATABASE_URL", help: "postgres:// URL; wins over the DB_* parts when set", schema: urlWith(["postgres:", "postgresql:"]), secret: true },
+  rabbitmqUrl: { env: "RABBITMQ_URL", default: "amqp://guest:guest@localhost:5672/", help: "AMQP URL; its path is the vhost; amqps:// connects with TLS", schema: urlWith(["amqp:", "amqps:"]), secret: true },
+  // The three TLS settings keep the meaning of upstream's libs/go/rmq
+  // (connection.go, TLS_CONFIGURATION.md); they only apply to amqps:// URLs.
+  rabbitmqSslVerify: { env: "RABBITMQ_SSL_VERIFY", default: "true", help: "amqps: check the broker's certificate chain and name; false = accept any certificate (development only)", schema: bool },
+  rabbitmqCaCertPath: { env: "RABBITMQ_CA_CERT_PATH", help: "amqps: PEM file of the CA(s) to trust instead of the system's; unreadable = startup error", schema: text },
+  rabbitmqTlsServerName: { env: "RABBITMQ_TLS_SERVER_NAME", help: "amqps: name sent as SNI and checked against the certificate, instead of the URL's host", schema: text },
+  databaseUrl: { env: "DATABASE_URL", help: "postgres:// URL; wins over PG_DATABASE_URL and the DB_* parts", schema: urlWith(["postgres:", "postgresql:"]), secret: true },
+  pgDatabaseUrl: { env: "PG_DATABASE_URL", help: "postgres:// URL (the log-processor's name); wins over the DB_* parts", schema: urlWith(["postgres:", "postgresql:"]), secret: true },
   dbHost: { env: "DB_HOST", default: "localhost", help: "PostgreSQL host", schema: nonEmpty },
   dbPort: { env: "DB_PORT", default: "5432", help: "PostgreSQL port", schema: int(1, 65535) },
   dbUser: { env: "DB_USER", default: "postgres", help: "PostgreSQL user", schema: nonEmpty },
@@ -120,6 +130,7 @@ export const SETTINGS = {
   s3Bucket: { env: "S3_BUCKET", help: "bucket of backups (and the log archive); completes the bucket-less s3_url real hosts report for a backup", schema: text },
   s3Region: { env: "S3_REGION", help: "log archive region (accepted for compatibility)", schema: text },
   s3Endpoint: { env: "S3_ENDPOINT", help: "log archive endpoint (accepted for compatibility)", schema: text },
+  s3PublicEndpoint: { env: "S3_PUBLIC_ENDPOINT", help: "S3 endpoint as reached from outside, for pre-signed URLs handed out (accepted for compatibility)", schema: text },
   s3AccessKey: { env: "S3_ACCESS_KEY", help: "log archive access key (accepted for compatibility)", schema: text, secret: true },
   s3SecretKey: { env: "S3_SECRET_KEY", help: "log archive secret key (accepted for compatibility)", schema: text, secret: true },
 } as const satisfies Record<string, Setting>;
@@ -130,7 +141,7 @@ type WithDefault = { [K in keyof Settings]: Settings[K] extends { default: strin
 export type Config = { [K in WithDefault]: Value<K> } & {
   [K in Exclude<keyof Settings, WithDefault>]?: Value<K>;
 } & {
-  /** The connection URL actually used: DATABASE_URL, or one built from DB_*. */
+  /** The connection URL actually used: DATABASE_URL, else PG_DATABASE_URL, else one built from DB_*. */
   readonly postgresUrl: string;
 };
 
@@ -143,7 +154,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
-    const raw = env[setting.env] ?? setting.default;
+    const given = env[setting.env];
+    const raw = given === undefined || given.trim() === "" ? setting.default : given;
     if (raw === undefined) continue;
     const result = v.safeParse(setting.schema, raw);
     if (result.success) out[key] = result.output;
@@ -154,7 +166,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
   }
   if (problems.length > 0) return { ok: false, problems };
   const c = out as Omit<Config, "postgresUrl">;
-  return { ok: true, config: { ...c, postgresUrl: c.databaseUrl ?? postgresUrlFromParts(c) } as Config };
+  return { ok: true, config: { ...c, postgresUrl: c.databaseUrl ?? c.pgDatabaseUrl ?? postgresUrlFromParts(c) } as Config };
 }
 
 function postgresUrlFromParts(c: Pick<Config, "dbHost" | "dbPort" | "dbUser" | "dbPassword" | "dbName" | "dbSslMode">): string {

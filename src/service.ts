@@ -15,6 +15,7 @@ import { moveSession } from "./db/sessions.ts";
 import { DatabaseWatch } from "./db/watch.ts";
 import { freshConnectionProbe, stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker, errorMessage } from "./amqp/connection.ts";
+import { brokerTlsOptions } from "./amqp/tls.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
 import { confirmedPublisher } from "./amqp/publisher.ts";
 import { Announcer } from "./events/announce.ts";
@@ -44,12 +45,14 @@ export interface Service {
 }
 
 export async function startService({ config, logger, signal, runtime = currentRuntime(), metrics = new Metrics() }: ServiceOptions): Promise<Service> {
+  const brokerTls = brokerTlsOptions(config.rabbitmqUrl, config); // first: a bad RABBITMQ_CA_CERT_PATH stops the start before any wait
   const sql = createPool({ url: config.postgresUrl, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
   await migrateWhenReachable(sql, logger, signal);
   stopRefetchingTypes(sql); // array types are fetched now (src/db/driver.ts)
 
   const session = await connectBroker({
     url: config.rabbitmqUrl,
+    tls: brokerTls,
     logger,
     signal,
     metrics,

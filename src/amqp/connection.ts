@@ -9,11 +9,16 @@
  *
  * The log gets one line per change of state: lost, still down every 30 s,
  * back (amqp-client's own per-attempt lines go to debug).
+ *
+ * TLS (amqps://) options are built once by `brokerTlsOptions` (./tls.ts) and
+ * belong to the session's one client, so every connection it opens, first
+ * and reconnects alike, uses them.
  */
-import { AMQPSession, type AMQPChannel } from "@cloudamqp/amqp-client";
+import { AMQPSession, type AMQPChannel, type AMQPTlsOptions } from "@cloudamqp/amqp-client";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
+import { certificateHint, type BrokerTlsOptions } from "./tls.ts";
 
 export type BrokerSession = AMQPSession;
 
@@ -27,6 +32,8 @@ export interface BrokerOptions {
   logger: Logger;
   signal: AbortSignal;
   metrics?: Metrics;
+  /** For amqps:// URLs: from `brokerTlsOptions`. */
+  tls?: BrokerTlsOptions;
   /** Connection name shown in the RabbitMQ management UI. */
   name?: string;
   /** After every connect and reconnect; errors are logged, not thrown. */
@@ -45,6 +52,9 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
     metrics?.set(UP, UP_HELP, 1);
   };
   let lastLog = 0;
+  if (options.tls?.rejectUnauthorized === false) {
+    log.warn("RABBITMQ_SSL_VERIFY=false: the broker's TLS certificate is not checked (development only)");
+  }
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
     try {
@@ -56,6 +66,8 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
         reconnectInterval: 500,
         maxReconnectInterval: 10_000,
         logger: quietAmqpLogger(log),
+        // Wider than amqp-client's typings (./tls.ts says why that is fine).
+        tlsOptions: options.tls as AMQPTlsOptions | undefined,
         onconnect: (s) => {
           if (lostAt > 0) log.info("broker connection restored", { down_ms: Date.now() - lostAt });
           lostAt = 0;
@@ -87,7 +99,8 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
       // The first failure and then one line per 30 s, not one per attempt.
       if (attempt === 1 || Date.now() - lastLog >= STILL_DOWN_EVERY_MS) {
         lastLog = Date.now();
-        log.warn(attempt === 1 ? "broker unreachable at start; retrying" : "broker still unreachable", { error: errorMessage(err), attempts: attempt });
+        const hint = certificateHint(errorMessage(err));
+        log.warn(attempt === 1 ? "broker unreachable at start; retrying" : "broker still unreachable", { error: errorMessage(err), attempts: attempt, ...(hint ? { hint } : {}) });
       } else log.debug("broker unreachable; retrying", { error: errorMessage(err), attempt, retry_in_ms: delay });
       await sleep(delay, signal);
     }
