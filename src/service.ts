@@ -12,6 +12,7 @@ import { migrate } from "./db/migrate.ts";
 import { setHostStatus } from "./db/hosts.ts";
 import { HeartbeatWriter } from "./db/heartbeats.ts";
 import { moveSession } from "./db/sessions.ts";
+import { updateBackup } from "./db/backups.ts";
 import { DatabaseWatch } from "./db/watch.ts";
 import { freshConnectionProbe, stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker, errorMessage } from "./amqp/connection.ts";
@@ -72,6 +73,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
     setHostStatus: (id, status) => setHostStatus(sql, id, status),
     recordHeartbeat: (id) => heartbeats.record(id),
     moveSession: (move) => moveSession(sql, move),
+    updateBackup: (update) => updateBackup(sql, update),
   };
   const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });
   const sweeps = startStaleSweeps(

@@ -72,9 +72,14 @@ describe("heartbeats and stale hosts", () => {
     expect((await server(id)).status).toBe("online");
   });
 
-  test("a heartbeat for a server that does not exist is dead-lettered with the reason", async () => {
-    await f.peer.publish("health.host.999999", { server_id: 999999 });
-    const dead = await waitFor(() => f.peer.deadLettered.find((d) => d.routingKey === "health.host.999999"));
-    expect(String(dead.headers["x-death-reason"])).toContain("server 999999 does not exist");
+  test("a deleted host's heartbeats are acked and counted, not dead-lettered, and logged once per 10 minutes", async () => {
+    for (let i = 0; i < 3; i++) await f.peer.publish("health.host.999999", { server_id: 999999, session_stats: { total: 0 } });
+    await f.peer.publish("status.host.999999", { server_id: 999999, status: "offline" });
+    const counted = () =>
+      f.processor.service.metrics.get("manman_event_messages_total", { kind: "heartbeat", outcome: "unknown_server" }) +
+      f.processor.service.metrics.get("manman_event_messages_total", { kind: "host_status", outcome: "unknown_server" });
+    await waitFor(() => counted() === 4);
+    expect(f.peer.deadLettered.filter((d) => d.routingKey.endsWith(".999999"))).toHaveLength(0);
+    expect(f.processor.logs.filter((l) => String(l.msg).startsWith("message for a server with no row") && l.server_id === 999999)).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { insertSession, useProcessor, waitFor } from "./support/processor.ts";
+import { insertServer, insertSession, useProcessor, waitFor } from "./support/processor.ts";
 
-const f = useProcessor("sessions", { STALE_SESSION_THRESHOLD_SECONDS: "10" });
+const f = useProcessor("sessions", { STALE_SESSION_THRESHOLD_SECONDS: "10", FORWARD_SKIP_RETRY_SECONDS: "2" });
 let sgc = 100;
 
 const row = async (id: number) =>
@@ -55,6 +55,18 @@ describe("the session lifecycle", () => {
     expect(f.peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
   });
 
+  test("the same non-terminal state again is a keepalive: it refreshes updated_at and changes nothing else", async () => {
+    const s = ++sgc;
+    const id = await insertSession(f.world.sql, s, "starting");
+    await f.world.sql`UPDATE sessions SET updated_at = now() - interval '5 seconds' WHERE session_id = ${id}`;
+    const before = await row(id);
+    await send(id, 0, "starting"); // what a host sends every 5 s while it downloads addons
+    await waitFor(async () => (await row(id)).updated_at.getTime() > before.updated_at.getTime());
+    const after = await row(id);
+    expect({ ...after, updated_at: null }).toEqual({ ...before, updated_at: null });
+    expect(announced(id)).toHaveLength(0);
+  });
+
   test("a stale redelivery (running after stopping) changes nothing, is acked and counted, not dead-lettered", async () => {
     const s = ++sgc;
     const id = await insertSession(f.world.sql, s);
@@ -69,13 +81,40 @@ describe("the session lifecycle", () => {
     expect(f.peer.deadLettered.filter((d) => JSON.parse(d.body).session_id === id)).toHaveLength(0);
   });
 
-  test("a forward skip (pending → stopped) changes nothing and is dead-lettered with the reason", async () => {
+  test("a stop before running (addon download cancelled) and a force kill from running are applied, freeing ports", async () => {
     const s = ++sgc;
-    const id = await insertSession(f.world.sql, s);
-    await send(id, s, "stopped", 0);
-    const dead = await waitFor(() => f.peer.deadLettered.find((d) => JSON.parse(d.body).session_id === id));
-    expect(String(dead.headers["x-death-reason"])).toContain("illegal transition pending -> stopped");
-    expect((await row(id)).status).toBe("pending");
+    const cancelled = await insertSession(f.world.sql, s);
+    const killed = await insertSession(f.world.sql, s + 3000);
+    const server = await insertServer(f.world.sql, `ports-${s}`);
+    await f.world.sql`INSERT INTO server_ports (server_id, port, protocol, session_id)
+      VALUES (${server}, 27015, 'UDP', ${cancelled}), (${server}, 27016, 'TCP', ${killed}), (${server}, 27017, 'TCP', ${killed})`;
+    await send(cancelled, s, "starting");
+    await send(cancelled, 0, "stopping");
+    await send(cancelled, 0, "stopped");
+    await send(killed, s + 3000, "starting");
+    await send(killed, s + 3000, "running");
+    await send(killed, 0, "stopped"); // a kill: no stopping, sgc_id 0
+    await waitFor(async () => (await row(cancelled)).status === "stopped" && (await row(killed)).status === "stopped");
+    expect(await f.world.sql`SELECT port FROM server_ports WHERE server_id = ${server}`).toHaveLength(0);
+    await waitFor(() => announced(killed).length === 2);
+    // The row's sgc_id, never the message's 0.
+    expect(announced(killed)[1]).toEqual({ routingKey: "manman.session.stopped", body: { session_id: killed, sgc_id: s + 3000, status: "stopped" } });
+    expect(announced(cancelled)).toEqual([{ routingKey: "manman.session.stopped", body: { session_id: cancelled, sgc_id: s, status: "stopped" } }]);
+    expect(f.peer.deadLettered).toHaveLength(0);
+  });
+
+  test("running while still pending waits for its starting; without one it is dead-lettered after the window", async () => {
+    const s = ++sgc;
+    const overtaken = await insertSession(f.world.sql, s);
+    const orphan = await insertSession(f.world.sql, s + 4000);
+    await send(overtaken, s, "running"); // overtook its "starting" (another replica, a requeue)
+    await send(orphan, s + 4000, "running");
+    await new Promise((r) => setTimeout(r, 300));
+    await send(overtaken, s, "starting");
+    await waitFor(async () => (await row(overtaken)).status === "running", 10_000, "running after its starting");
+    const dead = await waitFor(() => f.peer.deadLettered.find((d) => JSON.parse(d.body).session_id === orphan), 15_000);
+    expect(String(dead.headers["x-death-reason"])).toContain("pending -> running skips starting: its predecessor did not arrive");
+    expect((await row(orphan)).status).toBe("pending");
   });
 
   test("a session becoming running stops every other unended session of its game server config", async () => {
@@ -85,8 +124,11 @@ describe("the session lifecycle", () => {
     const done = await insertSession(f.world.sql, s, "crashed");
     const other = await insertSession(f.world.sql, s + 1000, "running");
     const id = await insertSession(f.world.sql, s, "starting");
-    await send(id, s, "running");
+    const server = await insertServer(f.world.sql, `supersede-${s}`);
+    await f.world.sql`INSERT INTO server_ports (server_id, port, protocol, session_id) VALUES (${server}, 7777, 'UDP', ${old1}), (${server}, 7778, 'UDP', ${other})`;
+    await send(id, 0, "running"); // sgc_id comes from the row, not the message
     await waitFor(async () => (await row(id)).status === "running");
+    expect((await f.world.sql`SELECT port FROM server_ports WHERE server_id = ${server}`).map((r) => r.port)).toEqual([7778]);
     for (const old of [old1, old2]) {
       expect((await row(old)).status).toBe("stopped");
       expect((await row(old)).ended_at).not.toBeNull();
@@ -101,11 +143,15 @@ describe("the session lifecycle", () => {
     const s = ++sgc;
     const id = await insertSession(f.world.sql, s, "starting");
     const running = await insertSession(f.world.sql, s + 2000, "running");
+    const server = await insertServer(f.world.sql, `stuck-${s}`);
+    await f.world.sql`INSERT INTO server_ports (server_id, port, protocol, session_id) VALUES (${server}, 25565, 'TCP', ${id}), (${server}, 25566, 'TCP', ${running})`;
     await f.world.sql`UPDATE sessions SET updated_at = now() - interval '1 minute' WHERE session_id IN (${id}, ${running})`;
     await waitFor(async () => (await row(id)).status === "lost", 15_000, "lost");
     expect((await row(id)).ended_at).not.toBeNull();
     await waitFor(() => announced(id).length === 1);
     expect(announced(id)[0]).toEqual({ routingKey: "manman.session.lost", body: { session_id: id, sgc_id: s, status: "lost" } });
     expect((await row(running)).status).toBe("running");
+    // The lost session's port is freed in the same statement; the running one keeps its own.
+    expect((await f.world.sql`SELECT port FROM server_ports WHERE server_id = ${server}`).map((r) => r.port)).toEqual([25566]);
   });
 });

@@ -9,7 +9,7 @@ import { errorMessage } from "./connection.ts";
 import { withOpsChannel } from "./channels.ts";
 
 export const INTERNAL_EXCHANGE = "manman";
-export const EVENT_BINDINGS = ["status.host.#", "status.session.#", "health.#"] as const;
+export const EVENT_BINDINGS = ["status.host.#", "status.session.#", "status.backup.#", "health.#"] as const;
 
 export interface EventTopology {
   queueName: string;

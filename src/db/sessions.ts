@@ -1,8 +1,9 @@
 /**
- * The session status statement: the conditional move, the superseding of
- * older sessions of the same game server config, and the outbox events, in
- * one statement. It reports the status it found, so the caller can tell a
- * stale redelivery from a forward skip without a second, racy read.
+ * The session status statement: the conditional move (or the keepalive), the
+ * superseding of older sessions of the same game server config, the freeing
+ * of ended sessions' ports and the outbox events, in one statement. It
+ * reports the status it found, so the caller can tell a stale redelivery
+ * from a forward skip without a second, racy read.
  */
 import type { Sql } from "./pool.ts";
 import type { OutboxEvent } from "./outbox.ts";
@@ -21,8 +22,12 @@ export interface SessionChange {
   /** Null when no session has that id (sessions are created by the API). */
   previousStatus: SessionState | null;
   moved: boolean;
+  /** Same non-terminal state again: only updated_at was refreshed. */
+  keptAlive: boolean;
   /** Sessions of the same sgc_id that this one stopped by starting to run. */
   superseded: number[];
+  /** server_ports rows deleted because a session ended (this one or a superseded one). */
+  portsFreed: number;
   events: OutboxEvent[];
 }
 
@@ -30,7 +35,8 @@ export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChan
   const terminal = TERMINAL_STATES.includes(m.to);
   const announce = ANNOUNCED_STATES.includes(m.to);
   const running = m.to === "running";
-  const [row] = await sql<{ previous: SessionState | null; moved: boolean; superseded: number[] | null; events: OutboxEvent[] }[]>`
+  // sgc_id comes from the row, never from the message (real hosts send 0).
+  const [row] = await sql<{ previous: SessionState | null; moved: boolean; kept: boolean; superseded: number[] | null; freed: number; events: OutboxEvent[] }[]>`
     WITH cur AS (
       SELECT session_id, status FROM sessions WHERE session_id = ${m.sessionId} FOR UPDATE
     ), moved AS (
@@ -43,12 +49,23 @@ export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChan
       FROM cur
       WHERE s.session_id = cur.session_id AND cur.status = ANY(${sql.array(m.from)}::text[])
       RETURNING s.session_id, s.sgc_id, s.status, s.exit_code
+    ), kept AS (
+      -- The keepalive: the host repeats "starting" every 5 s while it downloads
+      -- addons; refreshing updated_at keeps the stale sweep off the session.
+      UPDATE sessions s SET updated_at = now()
+      FROM cur
+      WHERE s.session_id = cur.session_id AND cur.status = ${m.to} AND NOT ${terminal}::boolean
+      RETURNING s.session_id
     ), superseded AS (
       UPDATE sessions o SET status = 'stopped', ended_at = now(), updated_at = now()
       FROM moved
       WHERE ${running}::boolean AND o.sgc_id = moved.sgc_id AND o.session_id <> moved.session_id
         AND o.status = ANY(${sql.array(ACTIVE_STATES as SessionState[])}::text[])
       RETURNING o.session_id, o.sgc_id
+    ), freed AS (
+      DELETE FROM server_ports p
+      WHERE p.session_id IN (SELECT session_id FROM moved WHERE ${terminal}::boolean UNION ALL SELECT session_id FROM superseded)
+      RETURNING 1
     ), events AS (
       INSERT INTO processor_outbox (routing_key, payload)
       SELECT 'manman.session.' || status,
@@ -61,12 +78,16 @@ export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChan
     )
     SELECT (SELECT status FROM cur) AS previous,
            EXISTS (SELECT 1 FROM moved) AS moved,
+           EXISTS (SELECT 1 FROM kept) AS kept,
            (SELECT array_agg(session_id ORDER BY session_id) FROM superseded) AS superseded,
+           (SELECT count(*)::int FROM freed) AS freed,
            COALESCE((SELECT json_agg(events ORDER BY id) FROM events), '[]') AS events`;
   return {
     previousStatus: row!.previous,
     moved: row!.moved,
+    keptAlive: row!.kept,
     superseded: (row!.superseded ?? []).map(Number),
+    portsFreed: Number(row!.freed),
     events: row!.events,
   };
 }

@@ -5,8 +5,14 @@
  * confirmed the events, or they are left to the outbox relay.
  *
  * Failures, by whose fault they are:
- * - the message's (bad body, unknown id, forward skip, data error):
- *   dead-lettered at once with the reason in its headers;
+ * - the message's (bad body, unknown session or backup, data error):
+ *   dead-lettered at once with the reason in its headers (bounded: see
+ *   amqp/dead-letter.ts); a host message for an unknown server is acked and
+ *   counted instead (a deleted host keeps heartbeating);
+ * - the order's (pending -> running: an early message overtook its
+ *   predecessor, from another replica or a requeue): tried again after a
+ *   short wait, without holding its session's queue (the predecessor may be
+ *   behind it there), for FORWARD_SKIP_RETRY_SECONDS, then dead-lettered;
  * - the database's (outage): held unacked, waiting for it to answer; the
  *   prefetch window then keeps the broker from sending more;
  * - the moment's (a timeout on one row): retried with backoff up to
@@ -21,12 +27,15 @@ import { watchAttachment } from "../amqp/consumer-watchdog.ts";
 import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
+import { withOpsChannel } from "../amqp/channels.ts";
+import { DeadLetterQueue } from "../amqp/dead-letter.ts";
 import { isConnectionLoss, isPermanentDatabaseError } from "../db/errors.ts";
 import type { DatabaseWatch } from "../db/watch.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { KeyedQueue } from "../util/keyed-queue.ts";
 import { backoff, sleep } from "../util/time.ts";
+import { OncePer } from "../util/rate-limit.ts";
 import { applyEvent, type EventStore, type Outcome } from "./apply.ts";
 import type { Announcer } from "./announce.ts";
 import { decodeEvent, type EventMessage } from "./messages.ts";
@@ -39,6 +48,10 @@ export interface EventConsumerOptions {
   maxRetries: number;
   maxMessageBytes: number;
   shutdownTimeoutSeconds: number;
+  forwardSkipRetrySeconds: number;
+  dlqMaxAgeHours: number;
+  dlqMaxMessages: number;
+  s3Bucket?: string;
 }
 
 export interface EventConsumerDeps {
@@ -75,6 +88,20 @@ const RETRY_CAP_MS = 5000;
 const CONNECTION_LOSS_RETRIES = 10;
 // One "connections lost" line per 10 s at most, not one per statement.
 const CONNECTION_LOSS_LOG_EVERY_MS = 10_000;
+// An early pending -> running is tried again after 100 ms doubling to 1 s:
+// its predecessor usually lands within milliseconds, and a 1 s cap gives
+// several tries within the default 5 s window.
+const EARLY_RETRY_BASE_MS = 100;
+const EARLY_RETRY_CAP_MS = 1000;
+// A deleted host heartbeats every 5 s for ever: one line per server per
+// 10 min says it is happening without filling the log.
+const UNKNOWN_SERVER_LOG_EVERY_MS = 10 * 60_000;
+
+/** How long a message has been waiting for its predecessor, across its tries. */
+interface EarlyState {
+  since: number;
+  tries: number;
+}
 
 interface Attachment {
   channel: AMQPChannel;
@@ -88,6 +115,18 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   // deliveries: one frame per message halves what the broker side can take.
   const acker = new Acker({ batch: Math.ceil(options.prefetch / 10) });
   const dlq = deadLetterQueueName(options.queueName);
+  const deadLetters = new DeadLetterQueue(
+    { queueName: dlq, maxAgeHours: options.dlqMaxAgeHours, maxMessages: options.dlqMaxMessages },
+    {
+      publisher: deps.publisher,
+      depth: async () => (await withOpsChannel(session, (ch) => ch.queueDeclare(dlq, { passive: true }))).messageCount,
+      logger,
+      metrics,
+    },
+  );
+  const unknownServers = new OncePer(UNKNOWN_SERVER_LOG_EVERY_MS);
+  // Early messages waiting out their delay: unsettled, so still in flight.
+  let waitingEarly = 0;
   let draining = false;
   // Keys with a message left unacked for redelivery during shutdown: their
   // later messages must be left too, or they would overtake it.
@@ -95,17 +134,10 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   let connectionLossLoggedAt = 0;
 
   const deadLetter = async (msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}) => {
-    logger.warn("dead-lettered event message", { routing_key: msg.routingKey, reason, attempts, ...fields });
-    metrics.inc("manman_event_messages_dead_lettered_total", "event messages sent to the dead-letter queue", { routing_key_prefix: prefixOf(msg.routingKey) });
-    const headers = {
-      ...(msg.properties.headers ?? {}),
-      "x-death-reason": reason,
-      "x-attempts": attempts,
-      "x-original-exchange": msg.exchange,
-      "x-original-routing-key": msg.routingKey,
-    };
     try {
-      await deps.publisher.publish("", dlq, msg.body ?? new Uint8Array(), { ...msg.properties, headers });
+      // Sent or dropped (the queue is full: counted and logged there), the
+      // message is done with.
+      await deadLetters.send(msg, reason, attempts, fields);
       acker.ack(msg);
     } catch (err) {
       // The queue's own dead-letter arguments still route a rejected message
@@ -127,7 +159,11 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       // them once it can: the message is done either way.
       await deps.announcer.publish(outcome.events).catch(() => {});
     }
-    if (outcome.kind === "stale") logger.info("ignored stale redelivery", fields);
+    if (outcome.kind === "unknown_server") {
+      const serverId = (event.message as { server_id: number }).server_id;
+      const { allowed, suppressed } = unknownServers.take(serverId);
+      if (allowed) logger.warn("message for a server with no row (a deleted host?); acked and counted, said once per 10 min", { ...fields, held_back: suppressed });
+    } else if (outcome.kind === "stale") logger.info("ignored stale redelivery", fields);
     else if (event.kind === "heartbeat" && outcome.kind === "unchanged") logger.debug("heartbeat", fields);
     else logger.info(outcome.kind === "applied" ? "applied" : "accepted unchanged", fields);
     // An ack on a channel that died is dropped: the broker redelivers, and
@@ -150,7 +186,27 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     return false;
   };
 
-  const work = async (msg: AMQPMessage, event: EventMessage) => {
+  /** Gives the session's queue back and tries `msg` again after a short wait; false once its window has passed. */
+  const retryEarly = (msg: AMQPMessage, event: EventMessage, early: EarlyState): boolean => {
+    const windowMs = options.forwardSkipRetrySeconds * 1000;
+    if (Date.now() - early.since >= windowMs) return false;
+    early.tries++;
+    metrics.inc("manman_event_early_retries_total", "tries again of a pending -> running message waiting for its predecessor");
+    waitingEarly++;
+    setTimeout(() => {
+      waitingEarly--;
+      void keyed.run(event.key, () => work(msg, event, early)).catch((err) => unexpected(msg, err));
+    }, Math.min(backoff(early.tries, EARLY_RETRY_BASE_MS, EARLY_RETRY_CAP_MS), windowMs));
+    return true;
+  };
+
+  const unexpected = (msg: AMQPMessage, err: unknown) => {
+    logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
+    // Unsettled on a live channel it would sit until the channel closes.
+    acker.requeue(msg);
+  };
+
+  const work = async (msg: AMQPMessage, event: EventMessage, early?: EarlyState) => {
     let attempts = 0;
     let connectionLosses = 0;
     for (;;) {
@@ -158,7 +214,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       attempts++;
       let outcome: Outcome;
       try {
-        outcome = await applyEvent(deps.store, event);
+        outcome = await applyEvent(deps.store, event, { s3Bucket: options.s3Bucket });
       } catch (err) {
         if (isPermanentDatabaseError(err)) return deadLetter(msg, `database refused the values: ${errorMessage(err)}`, attempts, idsOf(event));
         let answers: boolean;
@@ -193,6 +249,12 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
         await sleep(delay);
         continue;
       }
+      if (outcome.kind === "early") {
+        const state = early ?? { since: Date.now(), tries: 0 };
+        if (retryEarly(msg, event, state)) return;
+        const waited = ((Date.now() - state.since) / 1000).toFixed(1);
+        outcome = { ...outcome, kind: "rejected", detail: `${outcome.detail}: its predecessor did not arrive within ${waited} s (${state.tries} tries)` };
+      }
       return settle(msg, event, outcome, attempts);
     }
   };
@@ -211,11 +273,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
       void keyed.run(`bad:${msg.deliveryTag}`, () => deadLetter(msg, decoded.reason, 1));
       return;
     }
-    void keyed.run(decoded.event.key, () => work(msg, decoded.event)).catch((err) => {
-      logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
-      // Unsettled on a live channel it would sit until the channel closes.
-      acker.requeue(msg);
-    });
+    void keyed.run(decoded.event.key, () => work(msg, decoded.event)).catch((err) => unexpected(msg, err));
   };
 
   // Our own channel rather than the session's subscription recovery: that
@@ -258,10 +316,10 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     // still be acked (closing it would requeue them).
     const last = current as Attachment | null;
     if (last && !last.channel.closed) await last.channel.basicCancel(last.tag).catch(() => {});
-    const pending = keyed.pending;
+    const pending = keyed.pending + waitingEarly;
     if (pending > 0) logger.info("draining in-flight event messages", { in_flight: pending });
     const drained = await Promise.race([
-      keyed.idle().then(() => true),
+      drainedAll(),
       sleep(options.shutdownTimeoutSeconds * 1000).then(() => false),
     ]);
     acker.flushAll();
@@ -269,14 +327,26 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     if (!drained) logger.warn("drain deadline passed; unfinished messages will be redelivered", { in_flight: keyed.pending });
   })();
 
-  return { attached, inFlight: () => keyed.pending, stopped };
+  /** Idle, including early messages still waiting out their delay (each ends within FORWARD_SKIP_RETRY_SECONDS). */
+  async function drainedAll(): Promise<true> {
+    for (;;) {
+      await keyed.idle();
+      if (waitingEarly === 0 && keyed.pending === 0) return true;
+      await sleep(EARLY_RETRY_BASE_MS);
+    }
+  }
+
+  return { attached, inFlight: () => keyed.pending + waitingEarly, stopped };
 }
 
 function idsOf(event: EventMessage): Record<string, number> {
-  const m = event.message as { server_id?: number; session_id?: number };
-  return m.session_id !== undefined ? { session_id: m.session_id } : { server_id: m.server_id! };
+  switch (event.kind) {
+    case "session_status":
+      return { session_id: event.message.session_id };
+    case "backup_status":
+      return { backup_id: event.message.backup_id };
+    default:
+      return { server_id: event.message.server_id };
+  }
 }
 
-function prefixOf(routingKey: string): string {
-  return routingKey.split(".").slice(0, 2).join(".");
-}

@@ -27,20 +27,52 @@ describe("decoding host manager messages", () => {
     expect(d.ok).toBe(true);
   });
   test.each([
-    ["missing field", "status.host.1", { status: "online" }, "server_id"],
+    ["missing id, none in the key", "status.host.x", { status: "online" }, "server_id: not given"],
     ["missing status", "status.session.1", { session_id: 1, sgc_id: 2 }, "status"],
     ["wrong type", "status.host.1", { server_id: "1", status: "online" }, "server_id"],
     ["unknown host status", "status.host.1", { server_id: 1, status: "sleeping" }, "online or offline"],
     ["unknown session status", "status.session.1", { session_id: 1, sgc_id: 2, status: "paused" }, "must be one of"],
     ["fractional id", "health.host.1", { server_id: 1.5 }, "whole number"],
-    ["negative id", "health.host.1", { server_id: -1 }, "positive"],
+    ["negative id", "health.host.1", { server_id: -1 }, "not be negative"],
+    ["no id anywhere", "status.session.x", { session_id: 0, sgc_id: 0, status: "running" }, "session_id: not given"],
+    ["unknown backup status", "status.backup.9", { backup_id: 9, status: "done" }, "must be one of"],
+    ["negative size", "status.backup.9", { backup_id: 9, status: "completed", size_bytes: -1 }, "size_bytes"],
     ["id beyond 2^53", "health.host.1", { server_id: 2 ** 60 }, "whole number"],
     ["exit_code not a number", "status.session.1", { session_id: 1, sgc_id: 2, status: "crashed", exit_code: "1" }, "exit_code"],
-    ["body is an array", "health.host.1", [1, 2], "invalid heartbeat"],
+    ["body is an array", "health.host.1", [1, 2], "not a JSON object"],
   ])("%s is refused with a reason", (_name, key, body, reason) => {
     const d = decodeEvent(key, enc(body));
     expect(d.ok).toBe(false);
     expect(!d.ok && d.reason).toContain(reason);
+  });
+  test("0 means not given: a real host's keepalive and kill carry sgc_id 0", () => {
+    const keepalive = decodeEvent("status.session.7", enc({ session_id: 7, sgc_id: 0, status: "starting" }));
+    expect(keepalive).toEqual({ ok: true, event: { kind: "session_status", key: "session:7", message: { session_id: 7, sgc_id: undefined, status: "starting", exit_code: undefined } } });
+    const kill = decodeEvent("status.session.7", enc({ session_id: 7, sgc_id: 0, status: "stopped" }));
+    expect(kill.ok && kill.event.message).toMatchObject({ session_id: 7, status: "stopped" });
+  });
+  test("exit_code 0 is a clean exit, not an absence (the host sends it only when known)", () => {
+    const d = decodeEvent("status.session.7", enc({ session_id: 7, sgc_id: 3, status: "crashed", exit_code: 0 }));
+    expect(d.ok && d.event.message).toMatchObject({ exit_code: 0 });
+  });
+  test("an id of 0 or missing in the body is taken from the routing key", () => {
+    const d = decodeEvent("health.host.42", enc({ server_id: 0 }));
+    expect(d.ok && d.event.key).toBe("server:42");
+    expect(d.ok && d.event.message).toMatchObject({ server_id: 42 });
+    const e = decodeEvent("status.session.8", enc({ status: "running" }));
+    expect(e.ok && e.event.message).toMatchObject({ session_id: 8 });
+    // The body wins when it has one.
+    const f = decodeEvent("status.host.1", enc({ server_id: 5, status: "online" }));
+    expect(f.ok && f.event.key).toBe("server:5");
+  });
+  test("backup status as real hosts send it", () => {
+    const done = decodeEvent("status.backup.9", enc({ backup_id: 9, s3_url: "s3://backups/3/2/9.tar.gz", status: "completed" }));
+    expect(done).toEqual({
+      ok: true,
+      event: { kind: "backup_status", key: "backup:9", message: { backup_id: 9, status: "completed", s3_url: "s3://backups/3/2/9.tar.gz", size_bytes: undefined, error_message: undefined } },
+    });
+    const failed = decodeEvent("status.backup.9", enc({ backup_id: 9, status: "failed", error_message: "tar: disk full", size_bytes: 0 }));
+    expect(failed.ok && failed.event.message).toMatchObject({ status: "failed", error_message: "tar: disk full", size_bytes: undefined });
   });
   test("malformed JSON, empty and non-UTF-8 bodies are refused", () => {
     for (const body of [enc("{not json"), new Uint8Array(), new Uint8Array([0xff, 0xfe]), null]) {

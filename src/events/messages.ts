@@ -3,58 +3,92 @@
  * Unknown fields are ignored; a missing or mistyped required field is a
  * permanent error. Pure: bytes and a routing key in, a typed event or a
  * reason out.
+ *
+ * Go integers have no "absent" form, so a real host sends `"sgc_id": 0` when
+ * it has none (keepalive, kill): 0 in an id or count field means "not given".
+ * `exit_code` is the exception: the host sends it only when known (a Go
+ * pointer with omitempty), so 0 there is a clean exit, not an absence.
  */
 import * as v from "valibot";
 import { SESSION_STATES } from "./session-machine.ts";
 
-/** Ids are BIGSERIAL; JSON numbers beyond 2^53 would lose digits, so refuse them. */
-const id = v.pipe(v.number("must be a number"), v.safeInteger("must be a whole number"), v.minValue(1, "must be positive"));
+/** Ids are BIGSERIAL; JSON numbers beyond 2^53 would lose digits, so refuse them. 0 = not given. */
+const optionalId = v.pipe(
+  v.nullish(v.pipe(v.number("must be a number"), v.safeInteger("must be a whole number"), v.minValue(0, "must not be negative"))),
+  v.transform((n) => (n ? n : undefined)),
+);
 /** exit_code lands in an INTEGER column. */
 const int32 = v.pipe(v.number("must be a number"), v.integer("must be a whole number"), v.minValue(-2147483648), v.maxValue(2147483647));
 const count = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)));
+/** size_bytes lands in a BIGINT column; 0 = not given (real hosts never send it). */
+const optionalSize = v.pipe(
+  v.nullish(v.pipe(v.number("must be a number"), v.safeInteger("must be a whole number"), v.minValue(0, "must not be negative"))),
+  v.transform((n) => (n ? n : undefined)),
+);
+const optionalText = v.pipe(v.nullish(v.string("must be a string")), v.transform((s) => (s ? s : undefined)));
 
 export const HostStatusMessage = v.looseObject({
-  server_id: id,
+  server_id: optionalId,
   status: v.picklist(["online", "offline"], "must be online or offline"),
 });
 
 export const SessionStatusMessage = v.looseObject({
-  session_id: id,
-  sgc_id: id,
+  session_id: optionalId,
+  /** Never needed: the row's sgc_id is the truth (CONTRACT §4). Kept for logs. */
+  sgc_id: optionalId,
   status: v.picklist(SESSION_STATES, `must be one of ${SESSION_STATES.join(", ")}`),
   exit_code: v.nullish(int32),
 });
 
 export const HeartbeatMessage = v.looseObject({
-  server_id: id,
+  server_id: optionalId,
   session_stats: v.nullish(
     v.looseObject({ total: count, pending: count, starting: count, running: count, stopping: count, stopped: count, crashed: count }),
   ),
 });
 
-export type HostStatus = v.InferOutput<typeof HostStatusMessage>;
-export type SessionStatus = v.InferOutput<typeof SessionStatusMessage>;
-export type Heartbeat = v.InferOutput<typeof HeartbeatMessage>;
+export const BACKUP_STATES = ["pending", "running", "completed", "failed"] as const;
+export type BackupState = (typeof BACKUP_STATES)[number];
+
+export const BackupStatusMessage = v.looseObject({
+  backup_id: optionalId,
+  status: v.picklist(BACKUP_STATES, `must be one of ${BACKUP_STATES.join(", ")}`),
+  s3_url: optionalText,
+  size_bytes: optionalSize,
+  error_message: optionalText,
+});
+
+/** After decoding, the entity id is always there (from the body, else from the routing key). */
+type WithId<T, K extends string> = T & { [P in K]: number };
+export type HostStatus = WithId<v.InferOutput<typeof HostStatusMessage>, "server_id">;
+export type SessionStatus = WithId<v.InferOutput<typeof SessionStatusMessage>, "session_id">;
+export type Heartbeat = WithId<v.InferOutput<typeof HeartbeatMessage>, "server_id">;
+export type BackupStatus = WithId<v.InferOutput<typeof BackupStatusMessage>, "backup_id">;
 
 export type EventMessage =
   | { kind: "host_status"; key: string; message: HostStatus }
   | { kind: "session_status"; key: string; message: SessionStatus }
-  | { kind: "heartbeat"; key: string; message: Heartbeat };
+  | { kind: "heartbeat"; key: string; message: Heartbeat }
+  | { kind: "backup_status"; key: string; message: BackupStatus };
+
+export type EventKind = EventMessage["kind"];
 
 export type Decoded = { ok: true; event: EventMessage } | { ok: false; reason: string };
 
 const ROUTES = [
-  { prefix: "status.host.", kind: "host_status", schema: HostStatusMessage },
-  { prefix: "status.session.", kind: "session_status", schema: SessionStatusMessage },
-  { prefix: "health.host.", kind: "heartbeat", schema: HeartbeatMessage },
+  { prefix: "status.host.", kind: "host_status", schema: HostStatusMessage, id: "server_id", entity: "server" },
+  { prefix: "status.session.", kind: "session_status", schema: SessionStatusMessage, id: "session_id", entity: "session" },
+  { prefix: "health.host.", kind: "heartbeat", schema: HeartbeatMessage, id: "server_id", entity: "server" },
+  { prefix: "status.backup.", kind: "backup_status", schema: BackupStatusMessage, id: "backup_id", entity: "backup" },
 ] as const;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const TRAILING_ID = /^[1-9]\d{0,15}$/;
 
 /**
- * The routing key picks the schema; the body is the truth for ids (the key's
- * trailing id is informational, as in the deployed services). `key` is the
- * entity whose messages must be applied in order.
+ * The routing key picks the schema; the body is the truth for ids, and the
+ * key's trailing id (`status.session.<id>`) stands in when the body's is 0
+ * or missing. `key` is the entity whose messages must be applied in order.
  */
 export function decodeEvent(routingKey: string, body: Uint8Array | null): Decoded {
   const route = ROUTES.find((r) => routingKey.startsWith(r.prefix));
@@ -65,12 +99,18 @@ export function decodeEvent(routingKey: string, body: Uint8Array | null): Decode
   } catch (err) {
     return { ok: false, reason: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` };
   }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { ok: false, reason: `invalid ${route.kind.replace("_", " ")} message: body is not a JSON object` };
+  }
   const parsed = v.safeParse(route.schema, json);
   if (!parsed.success) {
     const detail = parsed.issues.map((i) => `${v.getDotPath(i) ?? "body"}: ${i.message}`).join("; ");
     return { ok: false, reason: `invalid ${route.kind.replace("_", " ")} message: ${detail}` };
   }
-  const m = parsed.output as { server_id?: number; session_id?: number };
-  const key = route.kind === "session_status" ? `session:${m.session_id}` : `server:${m.server_id}`;
-  return { ok: true, event: { kind: route.kind, key, message: parsed.output } as EventMessage };
+  const message = parsed.output as Record<string, unknown>;
+  const fromKey = routingKey.slice(route.prefix.length);
+  const id = (message[route.id] as number | undefined) ?? (TRAILING_ID.test(fromKey) && Number.isSafeInteger(Number(fromKey)) ? Number(fromKey) : undefined);
+  if (id === undefined) return { ok: false, reason: `invalid ${route.kind.replace("_", " ")} message: ${route.id}: not given (0 or missing, and no id in the routing key)` };
+  message[route.id] = id;
+  return { ok: true, event: { kind: route.kind, key: `${route.entity}:${id}`, message } as EventMessage };
 }

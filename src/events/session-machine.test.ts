@@ -1,14 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import { SESSION_STATES, classifyMove, legalPredecessors, type Move, type SessionState } from "./session-machine.ts";
 
-// The whole 7×7 table written out by hand from CONTRACT §4, so the test does
+// The whole 7×7 table written out by hand from CONTRACT §4 (v2), so the test does
 // not re-derive the answer from the code it checks.
 // Rows: from. Columns: to, in the order pending starting running stopping stopped crashed lost.
 // A = advance, = = same, S = stale, K = skip.
 const TABLE: Record<SessionState, string> = {
-  pending: "= A K K K A A",
-  starting: "S = A K K A A",
-  running: "S S = A K A A",
+  pending: "= A K A A A A",
+  starting: "S = A A A A A",
+  running: "S S = A A A A",
   stopping: "S S S = A A A",
   stopped: "S S S S = S S",
   crashed: "S S S S S = S",
@@ -31,5 +31,12 @@ describe("session state machine", () => {
     }
     expect(legalPredecessors("lost")).toEqual(["pending", "starting", "running", "stopping"]);
     expect(legalPredecessors("pending")).toEqual([]);
+    // A stop before running (addon download cancelled) and a force kill from running.
+    expect(legalPredecessors("stopped")).toEqual(["pending", "starting", "running", "stopping"]);
+    expect(legalPredecessors("running")).toEqual(["starting"]);
+  });
+  test("pending -> running is the only forward skip", () => {
+    const skips = SESSION_STATES.flatMap((from) => SESSION_STATES.filter((to) => classifyMove(from, to) === "skip").map((to) => `${from}->${to}`));
+    expect(skips).toEqual(["pending->running"]);
   });
 });

@@ -1,11 +1,17 @@
 /**
- * The session state machine of CONTRACT §4. Pure.
+ * The session state machine of CONTRACT §4 (v2). Pure.
  *
- *   pending  -> starting | crashed | lost
- *   starting -> running  | crashed | lost
- *   running  -> stopping | crashed | lost
- *   stopping -> stopped  | crashed | lost
+ *   pending  -> starting | stopping | stopped | crashed | lost
+ *   starting -> running  | stopping | stopped | crashed | lost
+ *   running  -> stopping | stopped  | crashed | lost
+ *   stopping -> stopped  | crashed  | lost
  *   stopped, crashed, lost: terminal
+ *
+ * v2 follows what real host managers do: a user may stop a session that is
+ * still downloading addons (stop before running), and a force kill publishes
+ * `stopped` straight from `running`. The only forward step the machine does
+ * not take is `pending -> running`: the host always says `starting` first,
+ * so a `running` seen while `pending` overtook its predecessor.
  */
 export const SESSION_STATES = ["pending", "starting", "running", "stopping", "stopped", "crashed", "lost"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
@@ -13,9 +19,9 @@ export type SessionState = (typeof SESSION_STATES)[number];
 /** Position along the one forward path; the three terminal states share the end. */
 const RANK: Record<SessionState, number> = { pending: 0, starting: 1, running: 2, stopping: 3, stopped: 4, crashed: 4, lost: 4 };
 const NEXT: Record<SessionState, readonly SessionState[]> = {
-  pending: ["starting", "crashed", "lost"],
-  starting: ["running", "crashed", "lost"],
-  running: ["stopping", "crashed", "lost"],
+  pending: ["starting", "stopping", "stopped", "crashed", "lost"],
+  starting: ["running", "stopping", "stopped", "crashed", "lost"],
+  running: ["stopping", "stopped", "crashed", "lost"],
   stopping: ["stopped", "crashed", "lost"],
   stopped: [],
   crashed: [],
@@ -23,19 +29,21 @@ const NEXT: Record<SessionState, readonly SessionState[]> = {
 };
 
 export const TERMINAL_STATES: readonly SessionState[] = ["stopped", "crashed", "lost"];
-/** Not yet ended: what a newer running session supersedes and stale sweeps look at. */
+/** Not yet ended: what a newer running session supersedes. */
 export const ACTIVE_STATES: readonly SessionState[] = ["pending", "starting", "running", "stopping"];
+/** Active states the host refreshes by keepalive; silent past the threshold, they become lost. `running` has a container to watch and is never stale. */
+export const STALE_CANDIDATE_STATES: readonly SessionState[] = ["pending", "starting", "stopping"];
 /** States whose arrival is announced on the external exchange. */
 export const ANNOUNCED_STATES: readonly SessionState[] = ["running", "stopped", "crashed", "lost"];
 
 export type Move =
   /** A legal step: apply it. */
   | "advance"
-  /** Already there: accepted, nothing changes. */
+  /** Already there: a keepalive; refreshes updated_at unless terminal, changes nothing else. */
   | "same"
   /** To a state the session has passed (or anything once terminal): a stale redelivery; ack, count. */
   | "stale"
-  /** Forward, but skipping the machine (pending -> stopped): a permanent error; dead-letter. */
+  /** pending -> running: an early message overtook its predecessor; retried for a while, then dead-lettered. */
   | "skip";
 
 export function classifyMove(from: SessionState, to: SessionState): Move {
@@ -52,8 +60,4 @@ export function isTerminal(state: SessionState): boolean {
 /** The states from which `to` is a legal step: the WHERE of the conditional UPDATE. */
 export function legalPredecessors(to: SessionState): SessionState[] {
   return SESSION_STATES.filter((from) => NEXT[from].includes(to));
-}
-
-export function isSessionState(s: string): s is SessionState {
-  return (SESSION_STATES as readonly string[]).includes(s);
 }
