@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === "migrate") {
     const sql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 60_000 });
     try {
-      const r = await migrate(sql);
+      const r = await migrate(sql, { logger });
       logger.info("migrated database", { applied: r.applied, already_applied: r.alreadyApplied });
       return 0;
     } finally {

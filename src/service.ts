@@ -124,7 +124,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
 async function migrateWhenReachable(sql: Sql, logger: Logger, signal: AbortSignal): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await migrate(sql);
+      const result = await migrate(sql, { logger });
       if (result.applied.length > 0) logger.info("migrated database", { applied: result.applied });
       return;
     } catch (err) {

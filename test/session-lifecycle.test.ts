@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { insertServer, insertSession, useProcessor, waitFor } from "./support/processor.ts";
+// The updated_at trigger (upstream's, created standalone too) resets a plain UPDATE of it.
+import { backdateUpdatedAt } from "./support/manmanv2-schema.ts";
 
 const f = useProcessor("sessions", { STALE_SESSION_THRESHOLD_SECONDS: "10", FORWARD_SKIP_RETRY_SECONDS: "2" });
 let sgc = 100;
@@ -58,7 +60,7 @@ describe("the session lifecycle", () => {
   test("the same non-terminal state again is a keepalive: it refreshes updated_at and changes nothing else", async () => {
     const s = ++sgc;
     const id = await insertSession(f.world.sql, s, "starting");
-    await f.world.sql`UPDATE sessions SET updated_at = now() - interval '5 seconds' WHERE session_id = ${id}`;
+    await backdateUpdatedAt(f.world.sql, "sessions", [id], 5);
     const before = await row(id);
     await send(id, 0, "starting"); // what a host sends every 5 s while it downloads addons
     await waitFor(async () => (await row(id)).updated_at.getTime() > before.updated_at.getTime());
@@ -145,7 +147,7 @@ describe("the session lifecycle", () => {
     const running = await insertSession(f.world.sql, s + 2000, "running");
     const server = await insertServer(f.world.sql, `stuck-${s}`);
     await f.world.sql`INSERT INTO server_ports (server_id, port, protocol, session_id) VALUES (${server}, 25565, 'TCP', ${id}), (${server}, 25566, 'TCP', ${running})`;
-    await f.world.sql`UPDATE sessions SET updated_at = now() - interval '1 minute' WHERE session_id IN (${id}, ${running})`;
+    await backdateUpdatedAt(f.world.sql, "sessions", [id, running], 60);
     await waitFor(async () => (await row(id)).status === "lost", 15_000, "lost");
     expect((await row(id)).ended_at).not.toBeNull();
     await waitFor(() => announced(id).length === 1);

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import type { AMQPMessage, AMQPProperties } from "@cloudamqp/amqp-client";
 import { DeadLetterQueue, routingKeyPrefix } from "./dead-letter.ts";
 import { Metrics } from "../metrics.ts";
+import { createLogger } from "../log.ts";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 function setup(initialDepth: number, max = 3) {
   let now = 0;
@@ -17,7 +17,7 @@ function setup(initialDepth: number, max = 3) {
     {
       publisher: { publish: async (_x, key, _b, properties = {}) => void sent.push({ key, properties }) },
       depth: async () => (asked++, depth),
-      logger: { ...quiet, error: (msg: string, f?: object) => void logged.push({ msg, ...f }) },
+      logger: createLogger({ level: "error", write: (line) => void logged.push(JSON.parse(line)) }),
       metrics,
       clock: { now: () => now },
     },

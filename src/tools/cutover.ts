@@ -14,6 +14,7 @@
  */
 import type { AMQPChannel } from "@cloudamqp/amqp-client";
 import { connectBroker, errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { brokerTlsOptions, type BrokerTlsSettings } from "../amqp/tls.ts";
 import { deadLetterQueueName } from "../amqp/topology.ts";
 import type { Config } from "../config.ts";
 import { createPool, type Sql } from "../db/pool.ts";
@@ -144,7 +145,7 @@ const BROKER_DEADLINE_MS = 10_000;
 
 /** The command: opens the database and the broker from the configuration, runs, closes. Returns the exit status. */
 export async function runCutover(
-  config: Pick<Config, "rabbitmqUrl" | "postgresUrl" | "queueName">,
+  config: Pick<Config, "rabbitmqUrl" | "postgresUrl" | "queueName"> & BrokerTlsSettings,
   options: { dryRun: boolean },
   io: CutoverIo,
 ): Promise<number> {
@@ -165,7 +166,7 @@ export async function runCutover(
     const logger = createLogger({ level: "warn", write: (line) => (lastError = String(JSON.parse(line).error ?? lastError)) });
     const deadline = AbortSignal.timeout(BROKER_DEADLINE_MS);
     try {
-      session = await connectBroker({ url: config.rabbitmqUrl, logger, signal: deadline, name: "manman-processor cutover" });
+      session = await connectBroker({ url: config.rabbitmqUrl, logger, signal: deadline, name: "manman-processor cutover", tls: brokerTlsOptions(config.rabbitmqUrl, config) });
     } catch (err) {
       const why = deadline.aborted ? `no connection within ${BROKER_DEADLINE_MS / 1000} s${lastError ? ` (${lastError})` : ""}` : errorMessage(err);
       io.err(`cutover failed: could not connect to the broker ${describeUrl(config.rabbitmqUrl)}: ${why}`);
