@@ -49,6 +49,12 @@ describe("the bounded dead-letter queue", () => {
     expect(t.logged).toHaveLength(2);
     expect(t.logged[1]).toMatchObject({ dropped_since_last_line: 1 });
   });
+  test("dead letters decided at the same moment share one depth answer and do not all see room", async () => {
+    const t = setup(1, 3);
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => t.dlq.send(t.msg, `r${i}`, 1)));
+    expect(results).toEqual(["sent", "sent", "dropped", "dropped", "dropped"]);
+    expect(t.asked()).toBe(1);
+  });
   test("the depth is asked at most once a second", async () => {
     const t = setup(0, 1000);
     for (let i = 0; i < 10; i++) await t.dlq.send(t.msg, "x", 1);

@@ -43,7 +43,10 @@ export type DeadLetterResult = "sent" | "dropped";
 export class DeadLetterQueue {
   private knownDepth = 0;
   private askedAt = -Infinity;
+  private asking: Promise<void> | undefined;
+  /** Confirmed since the depth was last known; publishes not yet confirmed. Both count toward the bound. */
   private sentSinceAsked = 0;
+  private publishing = 0;
   private readonly fullLog: OncePer;
   private readonly clock: Clock;
 
@@ -59,7 +62,10 @@ export class DeadLetterQueue {
   async send(msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}): Promise<DeadLetterResult> {
     const { logger, metrics } = this.deps;
     const prefix = routingKeyPrefix(msg.routingKey);
-    if (await this.full()) {
+    await this.refreshDepth();
+    // Checked and reserved in one synchronous step: dead letters decided
+    // together must not all see room for one.
+    if (this.knownDepth + this.sentSinceAsked + this.publishing >= this.options.maxMessages) {
       metrics.inc("manman_dead_letters_dropped_total", "dead letters dropped because the dead-letter queue held DLQ_MAX_MESSAGES", { routing_key_prefix: prefix });
       const { allowed, suppressed } = this.fullLog.take("full");
       if (allowed) {
@@ -78,33 +84,43 @@ export class DeadLetterQueue {
       "x-original-exchange": msg.exchange,
       "x-original-routing-key": msg.routingKey,
     };
-    await this.deps.publisher.publish("", this.options.queueName, msg.body ?? new Uint8Array(), {
-      ...msg.properties,
-      headers,
-      // Persistent whatever the original was, and aged out by the bound,
-      // whatever expiration the original carried.
-      deliveryMode: 2,
-      expiration: String(this.options.maxAgeHours * 3_600_000),
-    });
+    this.publishing++;
+    try {
+      await this.deps.publisher.publish("", this.options.queueName, msg.body ?? new Uint8Array(), {
+        ...msg.properties,
+        headers,
+        // Persistent whatever the original was, and aged out by the bound,
+        // whatever expiration the original carried.
+        deliveryMode: 2,
+        expiration: String(this.options.maxAgeHours * 3_600_000),
+      });
+    } finally {
+      this.publishing--;
+    }
     this.sentSinceAsked++;
     metrics.inc("manman_event_messages_dead_lettered_total", "event messages sent to the dead-letter queue", { routing_key_prefix: prefix });
     return "sent";
   }
 
-  private async full(): Promise<boolean> {
+  /** Asks the broker for the depth when the last answer is older than DEPTH_REFRESH_MS; callers at once share one ask. */
+  private async refreshDepth(): Promise<void> {
     const now = this.clock.now();
-    if (now - this.askedAt >= DEPTH_REFRESH_MS) {
-      try {
-        this.knownDepth = await this.deps.depth();
-        this.askedAt = now;
-        this.sentSinceAsked = 0;
-        this.deps.metrics.set("manman_dead_letter_queue_messages", "messages in the dead-letter queue when last asked", this.knownDepth);
-      } catch {
-        // Unknown depth: send (the publish fails too if the broker is gone),
-        // rather than drop on a guess.
-      }
+    if (!this.asking && now - this.askedAt >= DEPTH_REFRESH_MS) {
+      this.askedAt = now;
+      this.asking = (async () => {
+        try {
+          this.knownDepth = await this.deps.depth();
+          this.sentSinceAsked = 0;
+          this.deps.metrics.set("manman_dead_letter_queue_messages", "messages in the dead-letter queue when last asked", this.knownDepth);
+        } catch {
+          // Unknown depth: keep the last answer and send (the publish fails
+          // too if the broker is gone), rather than drop on a guess.
+        } finally {
+          this.asking = undefined;
+        }
+      })();
     }
-    return this.knownDepth + this.sentSinceAsked >= this.options.maxMessages;
+    await this.asking;
   }
 }
 
