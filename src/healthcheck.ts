@@ -3,6 +3,7 @@
  * The runtime image holds only the binary, so the binary asks itself: one
  * GET to the running service on HEALTH_CHECK_PORT, exit 0 on 200.
  */
+import { errorMessage } from "./util/errors.ts";
 
 // 3 s: Docker's default HEALTHCHECK timeout is 30 s and the kubelet's probe
 // timeout defaults to 1 s; /healthz answers in milliseconds, so 3 s only ever
@@ -33,6 +34,6 @@ export async function runHealthcheck(
       ? { exitCode: 0, line: `${url}: ${res.status} ${body}` }
       : { exitCode: 1, line: `${url}: ${res.status} ${body}` };
   } catch (err) {
-    return { exitCode: 1, line: `${url}: ${err instanceof Error ? err.message : String(err)}` };
+    return { exitCode: 1, line: `${url}: ${errorMessage(err)}` };
   }
 }

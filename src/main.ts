@@ -12,6 +12,7 @@ import { migrate } from "./db/migrate.ts";
 import { startService } from "./service.ts";
 import { Metrics } from "./metrics.ts";
 import { runCutover } from "./tools/cutover.ts";
+import { errorMessage } from "./util/errors.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -88,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "fatal", error: err instanceof Error ? err.message : String(err) })}\n`);
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "fatal", error: errorMessage(err) })}\n`);
     process.exit(1);
   },
 );

@@ -19,6 +19,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
 import { certificateHint, type BrokerTlsOptions } from "./tls.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export type BrokerSession = AMQPSession;
 
@@ -125,8 +126,4 @@ export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
 function quietAmqpLogger(log: Logger): Pick<Console, "debug" | "info" | "warn" | "error"> {
   const debug = (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1));
   return { debug, info: debug, warn: debug, error: debug };
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

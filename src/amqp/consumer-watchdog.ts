@@ -4,7 +4,8 @@
  * connection (consumer_timeout, queue deleted), and not when the queue was
  * lost with the broker; this loop notices all of them by looking.
  */
-import { errorMessage, type BrokerSession } from "./connection.ts";
+import type { BrokerSession } from "./connection.ts";
+import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";

@@ -25,6 +25,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls";
 import type { Config } from "../config.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export type BrokerTlsSettings = Pick<Config, "rabbitmqSslVerify" | "rabbitmqCaCertPath" | "rabbitmqTlsServerName">;
 
@@ -55,7 +56,7 @@ function readCa(path: string): string {
   try {
     pem = readFileSync(path, "utf8");
   } catch (err) {
-    throw new Error(`RABBITMQ_CA_CERT_PATH=${path}: cannot read the CA certificate: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`RABBITMQ_CA_CERT_PATH=${path}: cannot read the CA certificate: ${errorMessage(err)}`);
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new Error(`RABBITMQ_CA_CERT_PATH=${path}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);

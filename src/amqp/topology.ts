@@ -5,7 +5,7 @@
  */
 import type { BrokerSession } from "./connection.ts";
 import type { Logger } from "../log.ts";
-import { errorMessage } from "./connection.ts";
+import { errorMessage } from "../util/errors.ts";
 import { withOpsChannel } from "./channels.ts";
 
 export const INTERNAL_EXCHANGE = "manman";

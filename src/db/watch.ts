@@ -10,6 +10,7 @@
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
+import { errorMessage } from "../util/errors.ts";
 
 // 30 s between "still down" lines: often enough to see in a log tail that
 // the outage goes on, rare enough to not flood a long outage's log.
@@ -130,10 +131,10 @@ export class DatabaseWatch {
   private enterOutage(cause: unknown): void {
     if (this.outage || this.signal.aborted) return;
     const since = Date.now();
-    this.logger.error("database unreachable; holding messages until it answers", { error: errorText(cause) });
+    this.logger.error("database unreachable; holding messages until it answers", { error: errorMessage(cause) });
     this.metrics.set(UP, UP_HELP, 0);
     this.metrics.inc("manman_database_outages_total", "times the database stopped answering");
-    const outage: Outage = { since, lastLog: since, lastError: errorText(cause), recovered: Promise.resolve() };
+    const outage: Outage = { since, lastLog: since, lastError: errorMessage(cause), recovered: Promise.resolve() };
     this.outage = outage;
     outage.recovered = this.probeUntilUp(outage);
   }
@@ -151,7 +152,7 @@ export class DatabaseWatch {
         this.metrics.set(UP, UP_HELP, 1);
         break;
       } catch (err) {
-        outage.lastError = errorText(err);
+        outage.lastError = errorMessage(err);
         if (Date.now() - outage.lastLog >= STILL_DOWN_EVERY_MS) {
           outage.lastLog = Date.now();
           this.logger.warn("database still unreachable", { down_ms: Date.now() - outage.since, error: outage.lastError });
@@ -160,8 +161,4 @@ export class DatabaseWatch {
     }
     this.outage = null;
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -16,6 +16,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { renderEventBody } from "./external.ts";
 import { backoff, sleep } from "../util/time.ts";
+import { errorMessage } from "../util/errors.ts";
 
 // Deletes of confirmed rows are batched: one statement per 50 ms or per
 // 500 ids instead of one per event, which would double the database work of
@@ -95,7 +96,7 @@ export class Announcer {
     if (!this.failing) {
       this.failingSince = Date.now();
       this.deps.logger.warn("external events not confirmed by the broker; the outbox relay will publish them", {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     }
     this.wake?.();
@@ -120,7 +121,7 @@ export class Announcer {
     this.confirmed = [];
     this.flushing = this.flushing.then(() =>
       deletePublished(this.deps.sql, ids).catch((err) =>
-        this.deps.logger.warn("could not forget published events; they may be announced again", { error: String(err), count: ids.length }),
+        this.deps.logger.warn("could not forget published events; they may be announced again", { error: errorMessage(err), count: ids.length }),
       ),
     );
     return this.flushing;
@@ -174,7 +175,7 @@ export class Announcer {
         }
       } catch (err) {
         failures++;
-        this.deps.logger.debug("outbox relay pass failed; will retry", { error: String(err) });
+        this.deps.logger.debug("outbox relay pass failed; will retry", { error: errorMessage(err) });
         await this.measureWaiting();
       }
       const wait = this.deferred.size > 0 ? backoff(failures + 1, DEFERRED_RETRY_BASE_MS, RELAY_EVERY_MS) : RELAY_EVERY_MS;

@@ -24,7 +24,8 @@
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import { Acker } from "../amqp/acker.ts";
 import { watchAttachment } from "../amqp/consumer-watchdog.ts";
-import { errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { errorMessage } from "../util/errors.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
 import { withOpsChannel } from "../amqp/channels.ts";

@@ -11,6 +11,7 @@
  */
 import * as v from "valibot";
 import { SESSION_STATES } from "./session-machine.ts";
+import { errorMessage } from "../util/errors.ts";
 
 /** Ids are BIGSERIAL; JSON numbers beyond 2^53 would lose digits, so refuse them. 0 = not given. */
 const optionalId = v.pipe(
@@ -97,7 +98,7 @@ export function decodeEvent(routingKey: string, body: Uint8Array | null): Decode
   try {
     json = JSON.parse(utf8.decode(body ?? new Uint8Array()));
   } catch (err) {
-    return { ok: false, reason: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `body is not JSON: ${errorMessage(err)}` };
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return { ok: false, reason: `invalid ${route.kind.replace("_", " ")} message: body is not a JSON object` };

@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import type { RequestContext } from "../runtime/index.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export type AppEnv = { Bindings: RequestContext };
 export type App = Hono<AppEnv>;
@@ -40,7 +41,7 @@ async function runCheck(check: ReadinessCheck): Promise<{ name: string; up: bool
     });
     return { name: check.name, up: await Promise.race([Promise.resolve(check.check()), timeout]) };
   } catch (err) {
-    return { name: check.name, up: false, reason: err instanceof Error ? err.message : String(err) };
+    return { name: check.name, up: false, reason: errorMessage(err) };
   } finally {
     clearTimeout(timer);
   }

@@ -18,7 +18,7 @@
 import { hostname } from "node:os";
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import type { BrokerSession } from "../amqp/connection.ts";
-import { errorMessage } from "../amqp/connection.ts";
+import { errorMessage } from "../util/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";

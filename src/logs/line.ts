@@ -5,6 +5,7 @@
  * the message malformed (counted and skipped by the ingest, never fatal).
  */
 import * as v from "valibot";
+import { errorMessage } from "../util/errors.ts";
 
 /** Ids are BIGSERIAL; JSON numbers beyond 2^53 would lose digits, so refuse them. */
 const id = v.pipe(v.number("must be a number"), v.safeInteger("must be a whole number"), v.minValue(1, "must be positive"));
@@ -40,7 +41,7 @@ export function decodeLogLine(body: Uint8Array | null, maxMessageBytes: number):
   try {
     json = JSON.parse(utf8.decode(body ?? new Uint8Array()));
   } catch (err) {
-    return { ok: false, reason: `body is not JSON: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `body is not JSON: ${errorMessage(err)}` };
   }
   const parsed = v.safeParse(LogLineMessage, json);
   if (!parsed.success) {

@@ -11,6 +11,7 @@ import type { Announcer } from "../events/announce.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { sleep } from "../util/time.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export interface StaleOptions {
   hostThresholdSeconds: number;
@@ -35,7 +36,7 @@ export async function sweepOnce(options: StaleOptions, deps: StaleDeps): Promise
   deps.metrics.inc("manman_stale_sessions_total", "sessions marked lost for being stuck", {}, sessions.length);
   // Committed with their outbox rows: if this publish fails, the relay does it.
   await deps.announcer.publish([...hosts, ...sessions]).catch((err) =>
-    deps.logger.warn("could not announce stale changes; the outbox relay will", { error: String(err) }),
+    deps.logger.warn("could not announce stale changes; the outbox relay will", { error: errorMessage(err) }),
   );
   return { hosts: hosts.length, sessions: sessions.length };
 }
@@ -51,7 +52,7 @@ export function startStaleSweeps(options: StaleOptions, deps: StaleDeps, signal:
       } catch (err) {
         // One line when sweeps start failing (usually a database outage,
         // which the consumer also reports), not one per second.
-        if (!failing) deps.logger.warn("stale sweep failed; retrying every interval", { error: String(err) });
+        if (!failing) deps.logger.warn("stale sweep failed; retrying every interval", { error: errorMessage(err) });
         failing = true;
       }
       await sleep(options.intervalSeconds * 1000, signal).catch(() => {});

@@ -13,7 +13,8 @@
  * log-processor still runs, and it would declare them again at once.
  */
 import type { AMQPChannel } from "@cloudamqp/amqp-client";
-import { connectBroker, errorMessage, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { connectBroker, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { errorMessage } from "../util/errors.ts";
 import { brokerTlsOptions, type BrokerTlsSettings } from "../amqp/tls.ts";
 import { deadLetterQueueName } from "../amqp/topology.ts";
 import type { Config } from "../config.ts";
