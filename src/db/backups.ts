@@ -45,11 +45,12 @@ export async function updateBackup(sql: Sql, u: BackupUpdate): Promise<BackupCha
           error_message = ${u.errorMessage}::text
         FROM cur
         WHERE b.backup_id = cur.backup_id AND cur.status = ANY(${sql.array(u.from)}::text[])
-        RETURNING b.backup_config_id
+        RETURNING b.backup_config_id, b.deleted_at
       ), stamped AS (
+        -- A soft-deleted backup does not count as the config's last one (as upstream).
         UPDATE backup_configs c SET last_backup_at = now(), updated_at = now()
         FROM updated
-        WHERE ${completed}::boolean AND c.backup_config_id = updated.backup_config_id
+        WHERE ${completed}::boolean AND c.backup_config_id = updated.backup_config_id AND updated.deleted_at IS NULL
         RETURNING 1
       )
       SELECT (SELECT status FROM cur) AS previous,
