@@ -21,7 +21,9 @@
  * - the executable does not load a `.env` or `bunfig.toml` from the folder it
  *   starts in (`autoloadDotenv/autoloadBunfig: false`), which compiled
  *   binaries otherwise do.
- * test/binary-*.test.ts checks all three on the built file.
+ * test/support/shipped.ts checks all three on the built files (run by
+ * test/binary-runs-alone-from-an-empty-folder-and-environment.test.ts and
+ * test/deno-runs-the-same-bundle-with-the-same-behaviour.test.ts).
  *
  * Options: --outdir DIR (default dist; tests build into a temp folder),
  * --only binary|deno.

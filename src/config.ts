@@ -102,8 +102,9 @@ export const SETTINGS = {
   grpcPort: { env: "GRPC_PORT", default: "50053", help: "native gRPC (HTTP/2 cleartext) port", schema: port },
   staleHostThresholdSeconds: { env: "STALE_HOST_THRESHOLD_SECONDS", default: "10", help: "an online host silent this long goes offline", schema: int(1, 86_400) },
   staleSessionThresholdSeconds: { env: "STALE_SESSION_THRESHOLD_SECONDS", default: "30", help: "a pending/starting/stopping session unchanged this long becomes lost", schema: int(1, 86_400 * 7) },
-  // 1 s: detection within threshold + 2 s needs a sweep at least every 2 s;
-  // each sweep is one indexed UPDATE, cheap enough to run every second.
+  // 1 s: a silent host or stuck session is caught at most one interval past
+  // its threshold (threshold + 1 s at the default); each sweep is one
+  // indexed UPDATE, cheap enough to run every second.
   staleCheckIntervalSeconds: { env: "STALE_CHECK_INTERVAL_SECONDS", default: "1", help: "how often the stale sweeps run", schema: int(1, 3600) },
   shutdownTimeoutSeconds: { env: "SHUTDOWN_TIMEOUT_SECONDS", default: "30", help: "longest graceful drain on SIGTERM before connections are closed", schema: int(1, 3600) },
   logBufferTtl: { env: "LOG_BUFFER_TTL", default: "180", help: "seconds a session's log buffer is kept after its last line", schema: int(1, 86_400) },

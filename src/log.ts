@@ -45,13 +45,14 @@ export function createLogger(options: LoggerOptions = {}, base: Fields = {}): Lo
   };
 }
 
-/** Errors become their message; bigints become numbers or strings. */
+/** Errors become their message (bigints are left to safeStringify). */
 function normalise(fields: Fields): Fields {
   const out: Fields = {};
   for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v.message : v;
   return out;
 }
 
+/** JSON.stringify that writes bigints as numbers when safe, else as strings, instead of throwing. */
 function safeStringify(entry: Fields): string {
   return JSON.stringify(entry, (_k, v) => (typeof v === "bigint" ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v));
 }

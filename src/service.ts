@@ -7,7 +7,7 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { currentRuntime, type Runtime } from "./runtime/index.ts";
-import { createPool, databaseAnswers, type Sql } from "./db/pool.ts";
+import { createPool, type Sql } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
 import { setHostStatus } from "./db/hosts.ts";
 import { HeartbeatWriter } from "./db/heartbeats.ts";

@@ -39,7 +39,6 @@ export interface BrokerOptions {
   name?: string;
   /** After every connect and reconnect; errors are logged, not thrown. */
   onConnect?: (session: BrokerSession) => void | Promise<void>;
-  onDisconnect?: (error?: Error) => void;
 }
 
 export async function connectBroker(options: BrokerOptions): Promise<BrokerSession> {
@@ -86,7 +85,6 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
           stillDown = setInterval(() => log.warn("broker still unreachable", { down_ms: Date.now() - lostAt }), STILL_DOWN_EVERY_MS);
           // Never keep the process alive just to say so.
           (stillDown as { unref?: () => void }).unref?.();
-          options.onDisconnect?.(err);
         },
       });
       await ready;

@@ -40,9 +40,3 @@ export function createPool(options: PoolOptions): Sql {
     },
   }) as unknown as Sql;
 }
-
-/** True when the database answers a trivial query. */
-export async function databaseAnswers(sql: Sql): Promise<boolean> {
-  await sql`SELECT 1`;
-  return true;
-}

@@ -54,10 +54,6 @@ export class DatabaseWatch {
     metrics.set(UP, UP_HELP, 1);
   }
 
-  get isDown(): boolean {
-    return this.outage !== null;
-  }
-
   /**
    * For readiness: true when the database answers. During a known outage it
    * answers at once from the watch's state (throwing the reason), so probes
