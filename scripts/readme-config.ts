@@ -1,6 +1,7 @@
 /**
- * Prints the README's configuration table from src/config.ts's SETTINGS, so
- * the table is regenerated rather than edited: `bun scripts/readme-config.ts`.
+ * Prints the configuration table of docs/configuration.md from src/config.ts's
+ * SETTINGS, so the table is regenerated rather than edited:
+ * `bun scripts/readme-config.ts`, then paste it over the table there.
  * test/readme-documents-every-setting.test.ts fails when they drift.
  */
 import { SETTINGS } from "../src/config.ts";

@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { configTable } from "../scripts/readme-config.ts";
 
-test("README's configuration table is the one src/config.ts describes", () => {
-  const readme = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8");
+test("docs/configuration.md's table is the one src/config.ts describes", () => {
+  const doc = readFileSync(join(import.meta.dir, "..", "docs", "configuration.md"), "utf8");
   // Regenerate with: bun scripts/readme-config.ts
-  expect(readme).toContain(configTable());
+  expect(doc).toContain(configTable());
 });
