@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
   const metrics = new Metrics();
   process.on("unhandledRejection", (reason) => {
     metrics.inc("manman_unhandled_errors_total", "stray errors logged instead of crashing the process");
-    logger.error("unhandled rejection; carrying on", { error: reason instanceof Error ? reason.message : String(reason) });
+    logger.error("unhandled rejection; carrying on", { error: errorMessage(reason) });
   });
 
   const service = await startService({ config, logger, signal: controller.signal, metrics });

@@ -30,6 +30,8 @@ import { createAccessCheck } from "./rpc/access.ts";
 import { reattachLogIngest } from "./logs/ingest.ts";
 import { startLogService } from "./rpc/log-service.ts";
 import { backoff, sleep } from "./util/time.ts";
+import { aborted } from "./util/abort.ts";
+import { settlesWithin } from "./util/timeout.ts";
 
 export interface ServiceOptions {
   config: Config;
@@ -107,12 +109,12 @@ export async function startService({ config, logger, signal, runtime = currentRu
   logger.info("manman-processor ready", { http_port: http.port, grpc_port: grpcPort, queue: config.queueName });
 
   const stopped = (async () => {
-    await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+    await aborted(signal);
     logger.info("shutting down: no new messages, draining in-flight ones");
     await consumer.stopped;
     await Promise.all([sweeps.stopped, relay, logs.stopped]);
     httpStop.abort();
-    await Promise.race([http.stopped, sleep(2000)]);
+    await settlesWithin(http.stopped, 2000);
     await session.stop().catch(() => {});
     await sql.end({ timeout: 5 });
     logger.info("stopped");

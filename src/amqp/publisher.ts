@@ -6,6 +6,7 @@
 import type { AMQPProperties } from "@cloudamqp/amqp-client";
 import type { BrokerSession } from "./connection.ts";
 import { confirmChannel } from "./channels.ts";
+import { withTimeout } from "../util/timeout.ts";
 
 export interface Publisher {
   publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: AMQPProperties): Promise<void>;
@@ -22,15 +23,11 @@ export function confirmedPublisher(session: BrokerSession, confirmTimeoutMs = CO
   return {
     async publish(exchange, routingKey, body, properties = {}) {
       const ch = await confirmChannel(session);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no publisher confirm within ${confirmTimeoutMs} ms`)), confirmTimeoutMs);
-      });
-      try {
-        await Promise.race([ch.basicPublish(exchange, routingKey, body, { deliveryMode: 2, ...properties }), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withTimeout(
+        ch.basicPublish(exchange, routingKey, body, { deliveryMode: 2, ...properties }),
+        confirmTimeoutMs,
+        `no publisher confirm within ${confirmTimeoutMs} ms`,
+      );
     },
   };
 }

@@ -8,6 +8,7 @@
  */
 import postgres from "postgres";
 import type { Sql } from "./pool.ts";
+import { withTimeout } from "../util/timeout.ts";
 
 export function stopRefetchingTypes(sql: Sql): void {
   (sql.options as { fetch_types: boolean }).fetch_types = false;
@@ -30,16 +31,9 @@ export function freshConnectionProbe(url: string, timeoutMs: number): () => Prom
       onnotice: () => {},
       connection: { application_name: "manman-processor-probe", statement_timeout: timeoutMs },
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.race([
-        sql`SELECT 1`,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 in ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      await withTimeout(sql`SELECT 1`, timeoutMs, `no answer to SELECT 1 in ${timeoutMs} ms`);
     } finally {
-      clearTimeout(timer);
       void sql.end({ timeout: 0 }).catch(() => {});
     }
   };

@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
 import { errorMessage } from "../util/errors.ts";
+import { withTimeout } from "../util/timeout.ts";
 
 // 30 s between "still down" lines: often enough to see in a log tail that
 // the outage goes on, rare enough to not flood a long outage's log.
@@ -112,16 +113,7 @@ export class DatabaseWatch {
       this.query = query;
       this.querySentAt = Date.now();
     }
-    const query = this.query;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 in ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    try {
-      await Promise.race([query, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(this.query, this.timeoutMs, `no answer to SELECT 1 in ${this.timeoutMs} ms`);
   }
 
   private enterOutage(cause: unknown): void {

@@ -194,8 +194,9 @@ export class Announcer {
   }
 
   private async sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {
-    const woken = new Promise<void>((resolve) => (this.wake = resolve));
-    await Promise.race([sleep(ms, signal).catch(() => {}), woken]);
+    const woken = new AbortController();
+    this.wake = () => woken.abort();
+    await sleep(ms, AbortSignal.any([signal, woken.signal])).catch(() => {});
     this.wake = undefined;
   }
 }

@@ -26,6 +26,8 @@ import { Acker } from "../amqp/acker.ts";
 import { watchAttachment } from "../amqp/consumer-watchdog.ts";
 import { openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
 import { errorMessage } from "../util/errors.ts";
+import { aborted } from "../util/abort.ts";
+import { settlesWithin } from "../util/timeout.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
 import { withOpsChannel } from "../amqp/channels.ts";
@@ -310,7 +312,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   } });
 
   const stopped = (async () => {
-    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+    await aborted(signal);
     draining = true;
     await watchdog;
     // basic.cancel only: the channel stays open so in-flight messages can
@@ -319,10 +321,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
     if (last && !last.channel.closed) await last.channel.basicCancel(last.tag).catch(() => {});
     const pending = keyed.pending + waitingEarly;
     if (pending > 0) logger.info("draining in-flight event messages", { in_flight: pending });
-    const drained = await Promise.race([
-      drainedAll(),
-      sleep(options.shutdownTimeoutSeconds * 1000).then(() => false),
-    ]);
+    const drained = await settlesWithin(drainedAll(), options.shutdownTimeoutSeconds * 1000);
     acker.flushAll();
     await deps.announcer.flush();
     if (!drained) logger.warn("drain deadline passed; unfinished messages will be redelivered", { in_flight: keyed.pending });

@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { RequestContext } from "../runtime/index.ts";
 import { errorMessage } from "../util/errors.ts";
+import { withTimeout } from "../util/timeout.ts";
 
 export type AppEnv = { Bindings: RequestContext };
 export type App = Hono<AppEnv>;
@@ -34,15 +35,9 @@ export function createHttpApp(checks: ReadinessCheck[]): App {
 }
 
 async function runCheck(check: ReadinessCheck): Promise<{ name: string; up: boolean; reason?: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-    });
-    return { name: check.name, up: await Promise.race([Promise.resolve(check.check()), timeout]) };
+    return { name: check.name, up: await withTimeout(Promise.resolve(check.check()), CHECK_TIMEOUT_MS, `no answer in ${CHECK_TIMEOUT_MS} ms`) };
   } catch (err) {
     return { name: check.name, up: false, reason: errorMessage(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }

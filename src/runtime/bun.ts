@@ -1,5 +1,6 @@
 /** Bun twin of the runtime adapter: Bun.serve. */
 import type { Runtime, ServeOptions, Served } from "./types.ts";
+import { onAbort } from "../util/abort.ts";
 
 declare const Bun: {
   serve(options: unknown): {
@@ -23,9 +24,7 @@ export const bunRuntime: Runtime = {
     });
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));
-    const stop = () => void server.stop(true).finally(resolveStopped);
-    if (signal.aborted) stop();
-    else signal.addEventListener("abort", stop, { once: true });
+    onAbort(signal, () => void server.stop(true).finally(resolveStopped));
     return { port: server.port, stopped };
   },
 };
