@@ -128,12 +128,21 @@ export const SETTINGS = {
   // of broker memory per replica at worst; older lines are dropped first.
   logQueueMaxLength: { env: "LOG_QUEUE_MAX_LENGTH", default: "100000", help: "log lines the broker holds for this process when it falls behind (oldest dropped first)", schema: int(100, 100_000_000) },
   logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, required by LogProcessor calls; unset = open", schema: list, secret: true },
-  s3Bucket: { env: "S3_BUCKET", help: "bucket of backups (and the log archive); completes the bucket-less s3_url real hosts report for a backup", schema: text },
-  s3Region: { env: "S3_REGION", help: "log archive region (accepted for compatibility)", schema: text },
-  s3Endpoint: { env: "S3_ENDPOINT", help: "log archive endpoint (accepted for compatibility)", schema: text },
+  logArchiveDir: { env: "LOG_ARCHIVE_DIR", default: "./data/log-archive", help: "directory of the log archive when S3_BUCKET is unset (the container sets /var/lib/manman-processor/log-archive)", schema: nonEmpty },
+  // 15 s after a minute ends: the host flushes its buffer every second and
+  // publishes with a 2 s timeout, so a minute's lines are in by then; later
+  // ones still go to a new part, never lost.
+  logArchiveGraceSeconds: { env: "LOG_ARCHIVE_GRACE_SECONDS", default: "15", help: "seconds after a minute ends before its archive object is written", schema: int(0, 3600) },
+  // 20,000 lines: ~4-6 MB of ordinary lines held in memory and unacked on
+  // the broker; past it the fullest minutes are written early as parts.
+  logArchiveMaxPendingLines: { env: "LOG_ARCHIVE_MAX_PENDING_LINES", default: "20000", help: "log lines held unarchived (and unacked) at most; past it minutes are written early as extra parts", schema: int(100, 1_000_000) },
+  logArchiveRetentionDays: { env: "LOG_ARCHIVE_RETENTION_DAYS", help: "archived objects and their rows older than this many days are removed; unset = kept for ever", schema: int(1, 36_500) },
+  s3Bucket: { env: "S3_BUCKET", help: "bucket of backups and of the log archive (set: the archive goes to S3); completes the bucket-less s3_url real hosts report for a backup", schema: text },
+  s3Region: { env: "S3_REGION", help: "S3 region, for request signing (us-east-1 when unset)", schema: text },
+  s3Endpoint: { env: "S3_ENDPOINT", help: "S3-compatible endpoint URL, addressed path-style; unset = AWS", schema: text },
   s3PublicEndpoint: { env: "S3_PUBLIC_ENDPOINT", help: "S3 endpoint as reached from outside, for pre-signed URLs handed out (accepted for compatibility)", schema: text },
-  s3AccessKey: { env: "S3_ACCESS_KEY", help: "log archive access key (accepted for compatibility)", schema: text, secret: true },
-  s3SecretKey: { env: "S3_SECRET_KEY", help: "log archive secret key (accepted for compatibility)", schema: text, secret: true },
+  s3AccessKey: { env: "S3_ACCESS_KEY", help: "S3 access key", schema: text, secret: true },
+  s3SecretKey: { env: "S3_SECRET_KEY", help: "S3 secret key", schema: text, secret: true },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
