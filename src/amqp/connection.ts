@@ -14,7 +14,7 @@
  * belong to the session's one client, so every connection it opens, first
  * and reconnects alike, uses them.
  */
-import { AMQPSession, type AMQPChannel, type AMQPTlsOptions } from "@cloudamqp/amqp-client";
+import { AMQPSession, type AMQPTlsOptions } from "@cloudamqp/amqp-client";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
@@ -104,15 +104,6 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
       await sleep(delay, signal);
     }
   }
-}
-
-/**
- * A channel of the session's current connection that the caller owns (for
- * a consumer that manages its own recovery). `openChannel` exists at run time
- * but is marked @internal in amqp-client 4.1's typings.
- */
-export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
-  return (session as unknown as { openChannel(): Promise<AMQPChannel> }).openChannel();
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { AMQPProperties } from "@cloudamqp/amqp-client";
 import type { BrokerSession } from "./connection.ts";
-import { confirmChannel } from "./channels.ts";
+import { confirmChannel } from "./private-api.ts";
 import { withTimeout } from "../util/timeout.ts";
 
 export interface Publisher {

@@ -6,7 +6,7 @@
 import type { BrokerSession } from "./connection.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../util/errors.ts";
-import { withOpsChannel } from "./channels.ts";
+import { withOpsChannel } from "./private-api.ts";
 
 export const INTERNAL_EXCHANGE = "manman";
 export const EVENT_BINDINGS = ["status.host.#", "status.session.#", "status.backup.#", "health.#"] as const;

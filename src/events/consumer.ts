@@ -24,13 +24,13 @@
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import { Acker } from "../amqp/acker.ts";
 import { watchAttachment } from "../amqp/consumer-watchdog.ts";
-import { openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import type { BrokerSession } from "../amqp/connection.ts";
 import { errorMessage } from "../util/errors.ts";
 import { aborted } from "../util/abort.ts";
 import { settlesWithin } from "../util/timeout.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import { deadLetterQueueName, declareEventTopology } from "../amqp/topology.ts";
-import { withOpsChannel } from "../amqp/channels.ts";
+import { openOwnChannel, withOpsChannel } from "../amqp/private-api.ts";
 import { DeadLetterQueue } from "../amqp/dead-letter.ts";
 import { isConnectionLoss, isPermanentDatabaseError } from "../db/errors.ts";
 import type { DatabaseWatch } from "../db/watch.ts";

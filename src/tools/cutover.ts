@@ -13,7 +13,8 @@
  * log-processor still runs, and it would declare them again at once.
  */
 import type { AMQPChannel } from "@cloudamqp/amqp-client";
-import { connectBroker, openOwnChannel, type BrokerSession } from "../amqp/connection.ts";
+import { connectBroker, type BrokerSession } from "../amqp/connection.ts";
+import { openOwnChannel } from "../amqp/private-api.ts";
 import { errorMessage } from "../util/errors.ts";
 import { brokerTlsOptions, type BrokerTlsSettings } from "../amqp/tls.ts";
 import { deadLetterQueueName } from "../amqp/topology.ts";

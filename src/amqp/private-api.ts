@@ -1,0 +1,39 @@
+/**
+ * The one place that reaches past amqp-client 4.1's public typings. Three
+ * AMQPSession methods exist at run time but are marked @internal:
+ *
+ * - the shared ops channel and the confirm channel: `session.queue(name)`
+ *   caches its handle and never declares again, while topology has to be
+ *   redeclared after every reconnect (amqp-client.js#249) — a queue may have
+ *   been deleted with an exclusive owner or by an operator in the meantime;
+ * - a channel of the current connection that the caller owns, for a
+ *   consumer that manages its own recovery (the event consumer, the log
+ *   ingest) or a tool that wants a channel to itself (cutover).
+ *
+ * If an upgrade of amqp-client renames them, this file is what breaks.
+ */
+import type { AMQPChannel } from "@cloudamqp/amqp-client";
+import type { BrokerSession } from "./connection.ts";
+
+interface SessionInternals {
+  withOpsChannel<T>(fn: (ch: AMQPChannel) => Promise<T>): Promise<T>;
+  getConfirmChannel(): Promise<AMQPChannel>;
+  openChannel(): Promise<AMQPChannel>;
+}
+
+function internals(session: BrokerSession): SessionInternals {
+  return session as unknown as SessionInternals;
+}
+
+export function withOpsChannel<T>(session: BrokerSession, fn: (ch: AMQPChannel) => Promise<T>): Promise<T> {
+  return internals(session).withOpsChannel(fn);
+}
+
+export function confirmChannel(session: BrokerSession): Promise<AMQPChannel> {
+  return internals(session).getConfirmChannel();
+}
+
+/** A channel of the session's current connection that the caller owns (and closes). */
+export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
+  return internals(session).openChannel();
+}
