@@ -9,10 +9,7 @@ import { Metrics } from "./metrics.ts";
 import { currentRuntime, type Runtime } from "./runtime/index.ts";
 import { createPool, type Sql } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
-import { setHostStatus } from "./db/hosts.ts";
-import { HeartbeatWriter } from "./db/heartbeats.ts";
-import { moveSession } from "./db/sessions.ts";
-import { updateBackup } from "./db/backups.ts";
+import { createEventStore } from "./db/event-store.ts";
 import { DatabaseWatch } from "./db/watch.ts";
 import { freshConnectionProbe, stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker } from "./amqp/connection.ts";
@@ -22,7 +19,6 @@ import { declareEventTopology } from "./amqp/topology.ts";
 import { confirmedPublisher } from "./amqp/publisher.ts";
 import { Announcer } from "./events/announce.ts";
 import { startEventConsumer } from "./events/consumer.ts";
-import type { EventStore } from "./events/apply.ts";
 import { startStaleSweeps } from "./stale/sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 import { mountViewer } from "./web/serve.ts";
@@ -71,13 +67,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // Probes run on a connection of their own (src/db/driver.ts): behind a
   // main pool full of stuck queries a probe would wait without limit.
   const database = new DatabaseWatch(freshConnectionProbe(config.postgresUrl, 2000), logger, metrics, signal);
-  const heartbeats = new HeartbeatWriter(sql);
-  const store: EventStore = {
-    setHostStatus: (id, status) => setHostStatus(sql, id, status),
-    recordHeartbeat: (id) => heartbeats.record(id),
-    moveSession: (move) => moveSession(sql, move),
-    updateBackup: (update) => updateBackup(sql, update),
-  };
+  const store = createEventStore(sql);
   const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });
   const sweeps = startStaleSweeps(
     { hostThresholdSeconds: config.staleHostThresholdSeconds, sessionThresholdSeconds: config.staleSessionThresholdSeconds, intervalSeconds: config.staleCheckIntervalSeconds },

@@ -6,27 +6,7 @@
  */
 import type { Sql } from "./pool.ts";
 import type { BackupState } from "../events/messages.ts";
-
-export interface BackupUpdate {
-  backupId: number;
-  to: BackupState;
-  s3Url: string | null;
-  sizeBytes: number | null;
-  errorMessage: string | null;
-  /** The states this update is legal from. */
-  from: BackupState[];
-}
-
-export type BackupChange =
-  | { table: "missing" }
-  | {
-      table: "present";
-      /** Null when no backup has that id. */
-      previousStatus: BackupState | null;
-      updated: boolean;
-      /** The config's last_backup_at moved (completed, with a config). */
-      configStamped: boolean;
-    };
+import type { BackupChange, BackupUpdate } from "../events/store.ts";
 
 export async function updateBackup(sql: Sql, u: BackupUpdate): Promise<BackupChange> {
   const completed = u.to === "completed";

@@ -7,8 +7,7 @@
  * per-server ordering (the consumer's keyed queue) is untouched.
  */
 import type { Sql } from "./pool.ts";
-import type { HostChange } from "./hosts.ts";
-import type { OutboxEvent } from "./outbox.ts";
+import type { HostChange, OutboxEvent } from "../events/store.ts";
 
 // 1,000 ids per statement keeps one statement well under a millisecond of
 // planning and a few KB of parameters; larger groups gain nothing measurable.

@@ -4,15 +4,7 @@
  * row lock it takes orders it against the stale sweep and other replicas.
  */
 import type { Sql } from "./pool.ts";
-import type { OutboxEvent } from "./outbox.ts";
-
-export interface HostChange {
-  /** False when no server has that id (servers are created by the API). */
-  found: boolean;
-  /** The status before this message, when found. */
-  previousStatus: string | null;
-  events: OutboxEvent[];
-}
+import type { HostChange, OutboxEvent } from "../events/store.ts";
 
 /** Status from the host manager: set it, stamp last_seen, announce it. */
 export async function setHostStatus(sql: Sql, serverId: number, status: "online" | "offline"): Promise<HostChange> {

@@ -13,7 +13,7 @@
  * closed socket; a relay runs exactly when connections die.)
  */
 import type { Sql } from "./pool.ts";
-import type { OutboxEvent } from "./outbox.ts";
+import type { OutboxEvent } from "../events/store.ts";
 
 /** Rows older than `olderThanMs` (left by a process that died, or refused): claimed for `leaseMs`. */
 export async function claimLeftovers(sql: Sql, olderThanMs: number, leaseMs: number, limit: number): Promise<OutboxEvent[]> {

@@ -5,13 +5,6 @@
  */
 import type { Sql } from "./pool.ts";
 
-/** An external event waiting to be published. */
-export interface OutboxEvent {
-  id: number;
-  routing_key: string;
-  payload: Record<string, unknown>;
-}
-
 /** Forget events the broker has confirmed. */
 export async function deletePublished(sql: Sql, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;

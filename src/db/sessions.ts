@@ -6,30 +6,8 @@
  * from a forward skip without a second, racy read.
  */
 import type { Sql } from "./pool.ts";
-import type { OutboxEvent } from "./outbox.ts";
+import type { OutboxEvent, SessionChange, SessionMove } from "../events/store.ts";
 import { ACTIVE_STATES, ANNOUNCED_STATES, TERMINAL_STATES, type SessionState } from "../events/session-machine.ts";
-
-export interface SessionMove {
-  sessionId: number;
-  to: SessionState;
-  /** Only stored on terminal states, as in the deployed service. */
-  exitCode: number | null;
-  /** The states this move is legal from (the state machine's answer). */
-  from: SessionState[];
-}
-
-export interface SessionChange {
-  /** Null when no session has that id (sessions are created by the API). */
-  previousStatus: SessionState | null;
-  moved: boolean;
-  /** Same non-terminal state again: only updated_at was refreshed. */
-  keptAlive: boolean;
-  /** Sessions of the same sgc_id that this one stopped by starting to run. */
-  superseded: number[];
-  /** server_ports rows deleted because a session ended (this one or a superseded one). */
-  portsFreed: number;
-  events: OutboxEvent[];
-}
 
 export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChange> {
   const terminal = TERMINAL_STATES.includes(m.to);

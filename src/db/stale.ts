@@ -8,7 +8,7 @@
  * server config does not conflict with them.
  */
 import type { Sql } from "./pool.ts";
-import type { OutboxEvent } from "./outbox.ts";
+import type { OutboxEvent } from "../events/store.ts";
 import { STALE_CANDIDATE_STATES } from "../events/session-machine.ts";
 
 export async function sweepStaleHosts(sql: Sql, thresholdSeconds: number): Promise<OutboxEvent[]> {

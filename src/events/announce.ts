@@ -9,7 +9,8 @@
  * process that died are relayed once they are LEFTOVER_AGE_MS old.
  */
 import type { Sql } from "../db/pool.ts";
-import { countPending, deletePublished, type OutboxEvent } from "../db/outbox.ts";
+import { countPending, deletePublished } from "../db/outbox.ts";
+import type { OutboxEvent } from "./store.ts";
 import { claimDeferred, claimLeftovers, releaseClaims } from "../db/outbox-claim.ts";
 import type { Publisher } from "../amqp/publisher.ts";
 import type { Logger } from "../log.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { backupOutcome, backupUpdate, hostOutcome, sessionMove, sessionOutcome } from "./apply.ts";
 import type { BackupStatus, SessionStatus } from "./messages.ts";
-import type { SessionChange } from "../db/sessions.ts";
+import type { SessionChange } from "./store.ts";
 
 const msg = (status: SessionStatus["status"], exit_code?: number): SessionStatus => ({ session_id: 7, sgc_id: 3, status, exit_code });
 const ev = { id: 1, routing_key: "manman.session.running", payload: {} };

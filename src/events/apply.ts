@@ -1,23 +1,13 @@
 /**
  * What each message does (CONTRACT §4): run its one statement, then decide
  * from what the statement found. The decisions are pure functions; the
- * statements sit behind a narrow EventStore so the decisions can be tested
- * without a database.
+ * statements sit behind a narrow EventStore (store.ts) so the decisions can
+ * be tested without a database.
  */
 import type { BackupStatus, EventMessage, SessionStatus } from "./messages.ts";
 import { classifyMove, legalPredecessors, type SessionState } from "./session-machine.ts";
 import { backupPredecessors, classifyBackupMove, fullS3Url } from "./backup-status.ts";
-import type { HostChange } from "../db/hosts.ts";
-import type { SessionChange, SessionMove } from "../db/sessions.ts";
-import type { BackupChange, BackupUpdate } from "../db/backups.ts";
-import type { OutboxEvent } from "../db/outbox.ts";
-
-export interface EventStore {
-  setHostStatus(serverId: number, status: "online" | "offline"): Promise<HostChange>;
-  recordHeartbeat(serverId: number): Promise<HostChange>;
-  moveSession(move: SessionMove): Promise<SessionChange>;
-  updateBackup(update: BackupUpdate): Promise<BackupChange>;
-}
+import type { BackupChange, BackupUpdate, EventStore, HostChange, OutboxEvent, SessionChange, SessionMove } from "./store.ts";
 
 export interface ApplyOptions {
   /** S3_BUCKET: completes the bucket-less s3_url real hosts send. */

@@ -39,7 +39,8 @@ import type { Metrics } from "../metrics.ts";
 import { KeyedQueue } from "../util/keyed-queue.ts";
 import { backoff, sleep } from "../util/time.ts";
 import { OncePer } from "../util/rate-limit.ts";
-import { applyEvent, type EventStore, type Outcome } from "./apply.ts";
+import { applyEvent, type Outcome } from "./apply.ts";
+import type { EventStore } from "./store.ts";
 import type { Announcer } from "./announce.ts";
 import { decodeEvent, type EventMessage } from "./messages.ts";
 
