@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { createLogHub, LogStreamLagged, type LogHubOptions, type LogLine, type LogSubscription } from "./hub.ts";
+import { createLogHub, type LogHubOptions } from "./hub.ts";
+import type { LogLine } from "./line.ts";
+import { LogStreamLagged, type LogSubscription } from "./subscriber.ts";
 
 function fakeClock(start = 1_000_000) {
   let t = start;

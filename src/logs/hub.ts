@@ -16,19 +16,9 @@
  */
 import type { Clock } from "../util/time.ts";
 import { systemClock } from "../util/time.ts";
-import { lineBytes, Subscriber, type LogSubscription } from "./subscriber.ts";
-
-export { LogStreamLagged, type LogSubscription } from "./subscriber.ts";
-
-export interface LogLine {
-  readonly sessionId: number;
-  /** Per session, starting at 1, +1 per line. */
-  readonly seq: number;
-  /** Unix milliseconds, as published. */
-  readonly timestamp: number;
-  readonly source: string;
-  readonly message: string;
-}
+import { lineBytes, type LogLine } from "./line.ts";
+import { SessionRing } from "./ring.ts";
+import { Subscriber, type LogSubscription } from "./subscriber.ts";
 
 export interface LogHubOptions {
   /** Lines kept per session (LOG_BUFFER_MAX_MESSAGES). */
@@ -72,11 +62,7 @@ export interface LogHub {
 const SESSION_OVERHEAD_BYTES = 512;
 
 interface SessionBuffer {
-  readonly id: number;
-  readonly ring: (LogLine | undefined)[];
-  /** Oldest buffered sequence number; equals nextSeq when empty. */
-  firstSeq: number;
-  nextSeq: number;
+  readonly ring: SessionRing;
   lastActivityAt: number;
   readonly subscribers: Set<Subscriber>;
 }
@@ -92,13 +78,10 @@ export function createLogHub(options: LogHubOptions): LogHub {
   let lines = 0;
   let subscribers = 0;
 
-  const slot = (seq: number) => (seq - 1) % maxLines;
-
   function forget(s: SessionBuffer): void {
-    for (let seq = s.firstSeq; seq < s.nextSeq; seq++) bytes -= lineBytes(s.ring[slot(seq)]!);
-    lines -= s.nextSeq - s.firstSeq;
-    bytes -= SESSION_OVERHEAD_BYTES;
-    sessions.delete(s.id);
+    bytes -= s.ring.bytes + SESSION_OVERHEAD_BYTES;
+    lines -= s.ring.size;
+    sessions.delete(s.ring.sessionId);
     if (lastTouched === s) lastTouched = undefined;
   }
 
@@ -114,7 +97,7 @@ export function createLogHub(options: LogHubOptions): LogHub {
       s = undefined;
     }
     if (!s) {
-      s = { id, ring: [], firstSeq: 1, nextSeq: 1, lastActivityAt: now, subscribers: new Set() };
+      s = { ring: new SessionRing(id, maxLines), lastActivityAt: now, subscribers: new Set() };
       sessions.set(id, s);
       bytes += SESSION_OVERHEAD_BYTES;
     }
@@ -124,34 +107,27 @@ export function createLogHub(options: LogHubOptions): LogHub {
   function touch(s: SessionBuffer, now: number): void {
     s.lastActivityAt = now;
     if (lastTouched !== s) {
-      sessions.delete(s.id);
-      sessions.set(s.id, s);
+      sessions.delete(s.ring.sessionId);
+      sessions.set(s.ring.sessionId, s);
       lastTouched = s;
     }
   }
 
   function dropOldest(s: SessionBuffer): void {
-    const i = slot(s.firstSeq);
-    bytes -= lineBytes(s.ring[i]!);
-    s.ring[i] = undefined;
-    s.firstSeq++;
+    bytes -= s.ring.dropOldest();
     lines--;
   }
 
   function enforceMemoryBound(keep: SessionBuffer): void {
     for (const s of sessions.values()) {
       if (bytes <= maxBytes) return;
-      while (bytes > maxBytes && s.firstSeq < s.nextSeq) dropOldest(s);
+      while (bytes > maxBytes && s.ring.size > 0) dropOldest(s);
       if (bytes > maxBytes && s !== keep && s.subscribers.size === 0) forget(s);
     }
   }
 
   function subscribe(s: SessionBuffer, afterSeq: number, signal?: AbortSignal): LogSubscription {
-    const newest = s.nextSeq - 1;
-    const from = afterSeq <= 0 || afterSeq > newest ? s.firstSeq : Math.max(afterSeq + 1, s.firstSeq);
-    const backlog: LogLine[] = [];
-    for (let seq = from; seq < s.nextSeq; seq++) backlog.push(s.ring[slot(seq)]!);
-    const sub = new Subscriber(backlog, maxPendingBytes, (gone) => {
+    const sub = new Subscriber(s.ring.after(afterSeq), maxPendingBytes, (gone) => {
       if (s.subscribers.delete(gone)) subscribers--;
       // The buffer stays for its TTL counted from now, for a reconnect.
       s.lastActivityAt = Math.max(s.lastActivityAt, clock.now());
@@ -166,11 +142,8 @@ export function createLogHub(options: LogHubOptions): LogHub {
     append(input) {
       const now = clock.now();
       const s = buffer(input.sessionId, now);
-      if (s.nextSeq - s.firstSeq >= maxLines) dropOldest(s);
-      // Built field by field: callers may pass objects with more fields.
-      const line: LogLine = { sessionId: input.sessionId, seq: s.nextSeq, timestamp: input.timestamp, source: input.source, message: input.message };
-      s.ring[slot(line.seq)] = line;
-      s.nextSeq++;
+      if (s.ring.size >= maxLines) dropOldest(s);
+      const line = s.ring.push(input.timestamp, input.source, input.message);
       lines++;
       bytes += lineBytes(line);
       touch(s, now);
@@ -178,7 +151,6 @@ export function createLogHub(options: LogHubOptions): LogHub {
       for (const sub of s.subscribers) sub.push(line);
       return line;
     },
-
     subscribe(sessionId, afterSeq, signal) {
       return subscribe(buffer(sessionId, clock.now()), afterSeq, signal);
     },

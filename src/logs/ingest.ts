@@ -22,8 +22,9 @@ import { errorMessage } from "../util/errors.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { LogHub, LogLine } from "./hub.ts";
-import { decodeLogLine } from "./line.ts";
+import type { LogHub } from "./hub.ts";
+import type { LogLine } from "./line.ts";
+import { decodeLogLine } from "./decode.ts";
 
 export const LOG_EXCHANGE = "manman";
 export const LOG_BINDING = "logs.session.*";

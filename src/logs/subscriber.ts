@@ -12,7 +12,8 @@
  * one broker read (hundreds of lines before any stream gets to run) is
  * queued, not lost, as long as it fits the bound.
  */
-import type { LogLine } from "./hub.ts";
+import { onAbort } from "../util/abort.ts";
+import { lineBytes, type LogLine } from "./line.ts";
 
 /** Thrown by a subscription that fell too far behind. */
 export class LogStreamLagged extends Error {
@@ -33,11 +34,6 @@ export interface LogSubscription extends AsyncIterableIterator<LogLine> {
   close(): void;
 }
 
-// Estimated heap cost of one line beyond its text (object header, five
-// fields, a slot in a ring or queue). It only needs to err on the safe side.
-export const LINE_OVERHEAD_BYTES = 96;
-export const lineBytes = (l: LogLine): number => LINE_OVERHEAD_BYTES + 2 * l.message.length;
-
 // Past this many delivered entries at the head of the queue array, compact
 // it (one splice), so an always-busy stream does not grow its array forever.
 const COMPACT_AFTER = 1024;
@@ -52,8 +48,7 @@ export class Subscriber implements LogSubscription {
   private closed = false;
   private lagged: LogStreamLagged | undefined;
   private wakeUp: (() => void) | undefined;
-  private signal: AbortSignal | undefined;
-  private readonly onAbort = () => this.close();
+  private unwatch: (() => void) | undefined;
 
   constructor(
     backlog: LogLine[],
@@ -70,9 +65,7 @@ export class Subscriber implements LogSubscription {
   /** Ends the stream when `signal` aborts (the client went away). */
   watch(signal: AbortSignal | undefined): void {
     if (!signal || this.closed) return;
-    if (signal.aborted) return this.close();
-    this.signal = signal;
-    signal.addEventListener("abort", this.onAbort, { once: true });
+    this.unwatch = onAbort(signal, () => this.close());
   }
 
   /** From the hub, for every new line of the session. */
@@ -147,7 +140,7 @@ export class Subscriber implements LogSubscription {
     this.queue.length = 0;
     this.head = 0;
     this.pendingBytes = 0;
-    this.signal?.removeEventListener("abort", this.onAbort);
+    this.unwatch?.();
     this.detach(this);
     this.wake();
   }

@@ -16,7 +16,7 @@
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_pb.ts";
-import type { LogLine } from "../logs/hub.ts";
+import type { LogLine } from "../logs/line.ts";
 import type { LogStreamCore } from "./log-processor.ts";
 import { grpcTimeoutMs, joinChunks } from "./grpc-log-stream.ts";
 

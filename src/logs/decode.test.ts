@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decodeLogLine, truncateUtf8 } from "./line.ts";
+import { decodeLogLine, truncateUtf8 } from "./decode.ts";
 
 const body = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 const ok = { session_id: 7, timestamp: 1764000000123, source: "stdout", message: "Server started" };

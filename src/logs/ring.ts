@@ -1,0 +1,65 @@
+/**
+ * One session's buffer: the last `capacity` lines in a ring, each numbered
+ * with the session's next sequence number (1, 2, 3, …; the numbering lives
+ * as long as the ring). Pure; the hub decides when a ring is created,
+ * trimmed and forgotten, and keeps the totals.
+ */
+import { lineBytes, type LogLine } from "./line.ts";
+
+export class SessionRing {
+  private readonly slots: (LogLine | undefined)[] = [];
+  /** Oldest buffered sequence number; equals nextSeq when empty. */
+  private firstSeq = 1;
+  private nextSeq = 1;
+  /** Estimated bytes of the buffered lines. */
+  bytes = 0;
+
+  constructor(
+    readonly sessionId: number,
+    private readonly capacity: number,
+  ) {}
+
+  /** Lines buffered now. */
+  get size(): number {
+    return this.nextSeq - this.firstSeq;
+  }
+
+  private slot(seq: number): number {
+    return (seq - 1) % this.capacity;
+  }
+
+  /** Numbers and stores a line; the caller makes room first (see `size`, `dropOldest`). */
+  push(timestamp: number, source: string, message: string): LogLine {
+    // Built field by field: callers may pass objects with more fields.
+    const line: LogLine = { sessionId: this.sessionId, seq: this.nextSeq, timestamp, source, message };
+    this.slots[this.slot(line.seq)] = line;
+    this.nextSeq++;
+    this.bytes += lineBytes(line);
+    return line;
+  }
+
+  /** Forgets the oldest line; returns its estimated bytes (0 when empty). */
+  dropOldest(): number {
+    if (this.firstSeq === this.nextSeq) return 0;
+    const i = this.slot(this.firstSeq);
+    const freed = lineBytes(this.slots[i]!);
+    this.slots[i] = undefined;
+    this.firstSeq++;
+    this.bytes -= freed;
+    return freed;
+  }
+
+  /**
+   * The buffered lines after `afterSeq` (0 = all of them). An `afterSeq`
+   * beyond the newest line comes from an earlier life of the buffer (a
+   * restart, or a TTL expiry): then every buffered line is returned, so the
+   * client gets duplicates rather than a gap.
+   */
+  after(afterSeq: number): LogLine[] {
+    const newest = this.nextSeq - 1;
+    const from = afterSeq <= 0 || afterSeq > newest ? this.firstSeq : Math.max(afterSeq + 1, this.firstSeq);
+    const lines: LogLine[] = [];
+    for (let seq = from; seq < this.nextSeq; seq++) lines.push(this.slots[this.slot(seq)]!);
+    return lines;
+  }
+}
