@@ -25,7 +25,7 @@ import { createLogger } from "../log.ts";
 export const LIFECYCLE_QUEUE = "log-processor-lifecycle";
 export const LIFECYCLE_DLQ = "log-processor-lifecycle-dlq";
 export const sessionLogQueue = (sessionId: bigint | number): string => `logs.session.${sessionId}`;
-// The log ingest's per-process queues (src/logs/ingest.ts) start with this.
+// The log ingest's per-process queues (src/amqp/log-queue.ts) start with this.
 const OWN_LOG_QUEUE_PREFIX = "manman-processor.";
 
 export interface QueueState {

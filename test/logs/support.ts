@@ -15,7 +15,7 @@ import { createHttpApp } from "../../src/http/app.ts";
 import { createLogger, silentLogger, type Logger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { createLogHub, type LogHub } from "../../src/logs/hub.ts";
-import { startLogIngest, type LogIngest } from "../../src/logs/ingest.ts";
+import { startLogIngest, type LogIngest } from "../../src/log-pipeline/ingest.ts";
 import { createLogProcessor } from "../../src/rpc/log-processor.ts";
 import { mountLogProcessor } from "../../src/rpc/fetch.ts";
 import { startGrpcServer } from "../../src/rpc/grpc-server.ts";

@@ -9,10 +9,10 @@ import type { App } from "../http/app.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createLogHub, type LogHub } from "../logs/hub.ts";
-import { startLogIngest, type LogIngest } from "../logs/ingest.ts";
-import { mountLogProcessor } from "./fetch.ts";
-import { startGrpcServer } from "./grpc-server.ts";
-import { createLogProcessor } from "./log-processor.ts";
+import { mountLogProcessor } from "../rpc/fetch.ts";
+import { startGrpcServer } from "../rpc/grpc-server.ts";
+import { createLogProcessor } from "../rpc/log-processor.ts";
+import { startLogIngest, type LogIngest } from "./ingest.ts";
 
 export interface LogServiceOptions {
   config: Config;
