@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { isConnectionLoss, isPermanentDatabaseError } from "./errors.ts";
+import { failureKind, isConnectionLoss, isPermanentDatabaseError } from "./errors.ts";
 
 const err = (code: string) => Object.assign(new Error(code), { code });
 
@@ -17,4 +17,14 @@ test("a lost or refused connection is told apart from a failed statement", () =>
   for (const code of ["57014", "40P01", "40001", "22P02", "23505"]) expect(isConnectionLoss(err(code))).toBe(false);
   expect(isConnectionLoss(null)).toBe(false);
   expect(isConnectionLoss(new Error("plain"))).toBe(false);
+});
+
+test("a failure's kind: the values' fault at once; otherwise unexplained until the database is asked", () => {
+  expect(failureKind(err("22003"))).toBe("bad_values");
+  expect(failureKind(err("22003"), true)).toBe("bad_values");
+  expect(failureKind(err("57014"))).toBe("unexplained");
+  expect(failureKind(err("CONNECTION_CLOSED"))).toBe("unexplained");
+  expect(failureKind(err("CONNECTION_CLOSED"), false)).toBe("outage_over");
+  expect(failureKind(err("CONNECTION_CLOSED"), true)).toBe("connection_lost");
+  expect(failureKind(err("57014"), true)).toBe("statement_failed");
 });
