@@ -9,22 +9,17 @@ import { Metrics } from "./metrics.ts";
 import { currentRuntime, type Runtime } from "./runtime/index.ts";
 import { createPool, type Sql } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
-import { createEventStore } from "./db/event-store.ts";
-import { DatabaseWatch } from "./db/watch.ts";
-import { freshConnectionProbe, stopRefetchingTypes } from "./db/driver.ts";
+import { stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker } from "./amqp/connection.ts";
 import { errorMessage } from "./util/errors.ts";
 import { brokerTlsOptions } from "./amqp/tls.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
-import { confirmedPublisher } from "./amqp/publisher.ts";
-import { Announcer } from "./events/announce.ts";
-import { startEventConsumer } from "./events/consumer.ts";
-import { startStaleSweeps } from "./stale/sweeper.ts";
+import { startEventPipeline } from "./event-pipeline/pipeline.ts";
 import { createHttpApp } from "./http/app.ts";
 import { mountViewer } from "./web/serve.ts";
 import { createAccessCheck } from "./rpc/access.ts";
-import type { LogIngest } from "./log-pipeline/ingest.ts";
-import { startLogService } from "./log-pipeline/log-service.ts";
+import { reattachLogIngest } from "./logs/ingest.ts";
+import { startLogService } from "./rpc/log-service.ts";
 import { backoff, sleep } from "./util/time.ts";
 import { aborted } from "./util/abort.ts";
 import { settlesWithin } from "./util/timeout.ts";
@@ -50,8 +45,6 @@ export async function startService({ config, logger, signal, runtime = currentRu
   await migrateWhenReachable(sql, logger, signal);
   stopRefetchingTypes(sql); // array types are fetched now (src/db/driver.ts)
 
-  // logs: set once the log service has started; its queue is declared again on every reconnect
-  let logIngest: LogIngest | undefined;
   const session = await connectBroker({
     url: config.rabbitmqUrl,
     tls: brokerTls,
@@ -61,37 +54,25 @@ export async function startService({ config, logger, signal, runtime = currentRu
     onConnect: async (s) => {
       await declareEventTopology(s, config, logger);
       // logs: the log ingest's exclusive queue died with the old connection; declare it again
-      await logIngest?.reattach();
+      await reattachLogIngest(s);
     },
   });
-  const publisher = confirmedPublisher(session);
-  const announcer = new Announcer({ sql, publisher, exchange: config.externalExchange, logger, metrics });
-  // Probes run on a connection of their own (src/db/driver.ts): behind a
-  // main pool full of stuck queries a probe would wait without limit.
-  const database = new DatabaseWatch(freshConnectionProbe(config.postgresUrl, 2000), logger, metrics, signal);
-  const store = createEventStore(sql);
-  const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });
-  const sweeps = startStaleSweeps(
-    { hostThresholdSeconds: config.staleHostThresholdSeconds, sessionThresholdSeconds: config.staleSessionThresholdSeconds, intervalSeconds: config.staleCheckIntervalSeconds },
-    { sql, announcer, logger, metrics },
-    signal,
-  );
-  const relay = announcer.runRelay(signal);
+  // events: consumer → core → database → announcer, with the outbox relay and the stale sweeps
+  const events = await startEventPipeline(config, { sql, session, logger, metrics, signal });
 
   const app = createHttpApp([
-    { name: "database", check: () => database.check() },
+    { name: "database", check: () => events.database.check() },
     { name: "broker", check: () => !session.closed },
-    { name: "event_consumer", check: () => consumer.attached() },
+    { name: "event_consumer", check: () => events.consumer.attached() },
     // Read lazily: the log service starts after the app exists.
     { name: "log_ingest", check: () => logs.attached() },
   ]);
   app.get("/metrics", (c) => {
-    metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", consumer.inFlight());
+    metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", events.consumer.inFlight());
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
   const logs = await startLogService({ config, session, app, logger, metrics, signal });
-  logIngest = logs.ingest;
   // viewer: pages, assets and SessionViewer (guarded by the same tokens as the logs)
   mountViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
 
@@ -104,8 +85,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const stopped = (async () => {
     await aborted(signal);
     logger.info("shutting down: no new messages, draining in-flight ones");
-    await consumer.stopped;
-    await Promise.all([sweeps.stopped, relay, logs.stopped]);
+    await Promise.all([events.stopped, logs.stopped]);
     httpStop.abort();
     await settlesWithin(http.stopped, 2000);
     await session.stop().catch(() => {});

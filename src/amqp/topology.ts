@@ -59,3 +59,8 @@ export async function declareEventTopology(session: BrokerSession, t: EventTopol
     for (const key of EVENT_BINDINGS) await ch.queueBind(t.queueName, INTERNAL_EXCHANGE, key);
   });
 }
+
+/** Messages in a queue now (a passive declare on the ops channel). */
+export async function queueDepth(session: BrokerSession, queueName: string): Promise<number> {
+  return (await withOpsChannel(session, (ch) => ch.queueDeclare(queueName, { passive: true }))).messageCount;
+}

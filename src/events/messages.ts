@@ -115,3 +115,15 @@ export function decodeEvent(routingKey: string, body: Uint8Array | null): Decode
   message[route.id] = id;
   return { ok: true, event: { kind: route.kind, key: `${route.entity}:${id}`, message } as EventMessage };
 }
+
+/** The entity ids of a message, as log and dead-letter fields. */
+export function idsOf(event: EventMessage): Record<string, number> {
+  switch (event.kind) {
+    case "session_status":
+      return { session_id: event.message.session_id };
+    case "backup_status":
+      return { backup_id: event.message.backup_id };
+    default:
+      return { server_id: event.message.server_id };
+  }
+}

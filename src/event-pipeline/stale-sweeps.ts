@@ -7,7 +7,7 @@
  */
 import type { Sql } from "../db/pool.ts";
 import { sweepStaleHosts, sweepStaleSessions } from "../db/stale.ts";
-import type { Announcer } from "../events/announce.ts";
+import type { Announcer } from "./announcer.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { sleep } from "../util/time.ts";

@@ -1,0 +1,79 @@
+/**
+ * The end of a message: counted, logged, its events announced, then acked;
+ * or dead-lettered; or requeued after a failure nobody expected.
+ */
+import type { AMQPMessage } from "@cloudamqp/amqp-client";
+import type { Acker } from "../amqp/acker.ts";
+import type { DeadLetterQueue } from "../amqp/dead-letter.ts";
+import type { Outcome } from "../events/apply.ts";
+import { idsOf, type EventMessage } from "../events/messages.ts";
+import type { Logger } from "../log.ts";
+import { errorMessage } from "../util/errors.ts";
+import { OncePer } from "../util/rate-limit.ts";
+import type { Announcer } from "./announcer.ts";
+import type { EventCounters } from "./counters.ts";
+
+// A deleted host heartbeats every 5 s for ever: one line per server per
+// 10 min says it is happening without filling the log.
+const UNKNOWN_SERVER_LOG_EVERY_MS = 10 * 60_000;
+
+export interface SettlerDeps {
+  acker: Acker;
+  deadLetters: DeadLetterQueue;
+  announcer: Announcer;
+  counters: EventCounters;
+  logger: Logger;
+}
+
+export class Settler {
+  private readonly unknownServers = new OncePer(UNKNOWN_SERVER_LOG_EVERY_MS);
+
+  constructor(private readonly deps: SettlerDeps) {}
+
+  /** Sent to the dead-letter queue (or dropped there when it is full) and acked; rejected if the publish fails. */
+  async deadLetter(msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}): Promise<void> {
+    try {
+      // Sent or dropped (the queue is full: counted and logged there), the
+      // message is done with.
+      await this.deps.deadLetters.send(msg, reason, attempts, fields);
+      this.deps.acker.ack(msg);
+    } catch (err) {
+      // The queue's own dead-letter arguments still route a rejected message
+      // to the DLQ, only without our reason headers (the log line has it).
+      // If the channel is gone too, the broker redelivers it and it comes
+      // here again.
+      this.deps.logger.debug("publishing to the dead-letter queue failed; rejecting instead", { error: errorMessage(err) });
+      this.deps.acker.reject(msg);
+    }
+  }
+
+  /** What the message did: counted and logged by outcome; its events announced before the ack. */
+  async settle(msg: AMQPMessage, event: EventMessage, outcome: Outcome, attempts: number): Promise<void> {
+    const { logger, counters } = this.deps;
+    const fields = { routing_key: msg.routingKey, ...idsOf(event), detail: outcome.detail };
+    counters.message(event.kind, outcome.kind);
+    if (outcome.kind === "rejected") return this.deadLetter(msg, outcome.detail, attempts, idsOf(event));
+    if (outcome.events.length > 0) {
+      // Committed, with the events in the outbox. If the broker does not
+      // confirm them, the Announcer has logged it and the relay publishes
+      // them once it can: the message is done either way.
+      await this.deps.announcer.publish(outcome.events).catch(() => {});
+    }
+    if (outcome.kind === "unknown_server") {
+      const serverId = (event.message as { server_id: number }).server_id;
+      const { allowed, suppressed } = this.unknownServers.take(serverId);
+      if (allowed) logger.warn("message for a server with no row (a deleted host?); acked and counted, said once per 10 min", { ...fields, held_back: suppressed });
+    } else if (outcome.kind === "stale") logger.info("ignored stale redelivery", fields);
+    else if (event.kind === "heartbeat" && outcome.kind === "unchanged") logger.debug("heartbeat", fields);
+    else logger.info(outcome.kind === "applied" ? "applied" : "accepted unchanged", fields);
+    // An ack on a channel that died is dropped: the broker redelivers, and
+    // the redelivery changes nothing.
+    this.deps.acker.ack(msg);
+  }
+
+  unexpected(msg: AMQPMessage, err: unknown): void {
+    this.deps.logger.error("unexpected failure handling an event message; requeued", { routing_key: msg.routingKey, error: errorMessage(err) });
+    // Unsettled on a live channel it would sit until the channel closes.
+    this.deps.acker.requeue(msg);
+  }
+}
