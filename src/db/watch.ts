@@ -44,7 +44,7 @@ export class DatabaseWatch {
   private query: Promise<unknown> | null = null;
   private querySentAt = 0;
 
-  /** `probe` runs a trivial query; best on its own small pool (see service.ts). */
+  /** `probe` runs a trivial query; best on a connection of its own (driver.ts's freshConnectionProbe, as event-pipeline/pipeline.ts does). */
   constructor(
     private readonly probe: () => Promise<unknown>,
     private readonly logger: Logger,

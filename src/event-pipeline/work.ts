@@ -111,7 +111,7 @@ export class EventWork {
           });
         }
         // During shutdown the retry still runs (the drain deadline bounds it).
-        if (decision.kind !== "wait_for_database" && decision.afterMs > 0) await sleep(decision.afterMs);
+        if ("afterMs" in decision && decision.afterMs > 0) await sleep(decision.afterMs);
         continue;
       }
       if (outcome.kind === "early") {
