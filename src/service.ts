@@ -18,8 +18,8 @@ import { startEventPipeline } from "./event-pipeline/pipeline.ts";
 import { createHttpApp } from "./http/app.ts";
 import { mountViewer } from "./web/serve.ts";
 import { createAccessCheck } from "./rpc/access.ts";
-import { reattachLogIngest } from "./logs/ingest.ts";
-import { startLogService } from "./rpc/log-service.ts";
+import type { LogIngest } from "./log-pipeline/ingest.ts";
+import { startLogService } from "./log-pipeline/log-service.ts";
 import { backoff, sleep } from "./util/time.ts";
 import { aborted } from "./util/abort.ts";
 import { settlesWithin } from "./util/timeout.ts";
@@ -45,6 +45,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
   await migrateWhenReachable(sql, logger, signal);
   stopRefetchingTypes(sql); // array types are fetched now (src/db/driver.ts)
 
+  // logs: set once the log service has started; its queue is declared again on every reconnect
+  let logIngest: LogIngest | undefined;
   const session = await connectBroker({
     url: config.rabbitmqUrl,
     tls: brokerTls,
@@ -54,7 +56,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
     onConnect: async (s) => {
       await declareEventTopology(s, config, logger);
       // logs: the log ingest's exclusive queue died with the old connection; declare it again
-      await reattachLogIngest(s);
+      await logIngest?.reattach();
     },
   });
   // events: consumer → core → database → announcer, with the outbox relay and the stale sweeps
@@ -73,6 +75,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   });
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
   const logs = await startLogService({ config, session, app, logger, metrics, signal });
+  logIngest = logs.ingest;
   // viewer: pages, assets and SessionViewer (guarded by the same tokens as the logs)
   mountViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
 
