@@ -9,7 +9,7 @@ import type { App } from "../http/app.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createLogHub, type LogHub } from "../logs/hub.ts";
-import { mountLogProcessor } from "../rpc/fetch.ts";
+import { mountRpc } from "../rpc/fetch.ts";
 import { startGrpcServer } from "../rpc/grpc-server.ts";
 import { createLogProcessor } from "../rpc/log-processor.ts";
 import { startLogIngest, type LogIngest } from "./ingest.ts";
@@ -44,7 +44,7 @@ export async function startLogService({ config, session, app, logger, metrics, s
   });
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
-  mountLogProcessor(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
   const grpc = await startGrpcServer({ port: config.grpcPort, routes: rpc.routes, logStreams: rpc.streams, logger, signal });
   return {
     grpcPort: grpc.port,

@@ -9,6 +9,9 @@
  * socket is full nothing is pulled, its bounded queue fills, and it gets
  * RESOURCE_EXHAUSTED when it reads again.
  *
+ * What ends the call and with which status is the call's business
+ * (log-stream-call.ts); this file reads the request and frames bytes.
+ *
  * Taken: POST of `application/connect+proto|json` or
  * `application/grpc-web(+proto)` without request compression. Anything else
  * (grpc-web-text, compressed requests, GET) goes to the Connect router.
@@ -17,8 +20,8 @@ import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_pb.ts";
 import type { LogLine } from "../logs/line.ts";
-import type { LogStreamCore } from "./log-processor.ts";
-import { grpcTimeoutMs, joinChunks } from "./grpc-log-stream.ts";
+import { connectTimeoutMs, envelop, grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
+import type { LogStreams } from "./log-stream-call.ts";
 
 type Wire = "connect+proto" | "connect+json" | "grpc-web";
 
@@ -29,7 +32,7 @@ const MAX_REQUEST_BYTES = 1024;
 const encoder = new TextEncoder();
 
 /** A Response for the request, or undefined to let the router have it. */
-export function fetchLogStream(core: LogStreamCore, shutdown: AbortSignal, req: Request): Promise<Response> | undefined {
+export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: Request): Promise<Response> | undefined {
   if (req.method !== "POST") return undefined;
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim();
   const wire: Wire | undefined =
@@ -40,75 +43,50 @@ export function fetchLogStream(core: LogStreamCore, shutdown: AbortSignal, req: 
   if (!wire) return undefined;
   const encoding = req.headers.get(wire === "grpc-web" ? "grpc-encoding" : "connect-content-encoding");
   if (encoding !== null && encoding !== "identity") return undefined;
-  return serve(core, shutdown, req, wire);
+  return serve(streams, shutdown, req, wire);
 }
 
-async function serve(core: LogStreamCore, shutdown: AbortSignal, req: Request, wire: Wire): Promise<Response> {
+async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, wire: Wire): Promise<Response> {
   const headers = {
     "content-type": wire === "grpc-web" ? "application/grpc-web+proto" : `application/${wire}`,
     ...(wire === "grpc-web" ? { "grpc-accept-encoding": "identity" } : { "connect-accept-encoding": "identity" }),
   };
-  const call = new AbortController();
-  const abort = (reason: unknown) => call.abort(reason);
-  const onShutdown = () => abort(shutdown.reason);
-  const timeoutMs = wire === "grpc-web" ? grpcTimeoutMs(req.headers.get("grpc-timeout") ?? undefined) : connectTimeoutMs(req.headers.get("connect-timeout-ms"));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let opened: ReturnType<LogStreamCore["open"]> | undefined;
-  let reason = "client_left";
-  const cleanup = () => {
-    clearTimeout(timer);
-    shutdown.removeEventListener("abort", onShutdown);
-    req.signal.removeEventListener("abort", onClientGone);
-    if (opened) {
-      opened.sub.close();
-      opened = undefined;
-      core.ended(reason);
-    }
-  };
-  const onClientGone = () => abort(new ConnectError("client went away", Code.Canceled));
+  const timeoutMs = wire === "grpc-web" ? grpcTimeoutMs(req.headers.get("grpc-timeout")) : connectTimeoutMs(req.headers.get("connect-timeout-ms"));
+  // The request's signal aborts when the client goes away.
+  const call = streams.call({ shutdown, timeoutMs, signal: req.signal });
   try {
     const body = new Uint8Array(await req.arrayBuffer());
-    if (body.length > MAX_REQUEST_BYTES + 5 || body.length < 5 || body[0] !== 0 || new DataView(body.buffer).getUint32(1) !== body.length - 5) {
-      throw new ConnectError("request is not one uncompressed message", Code.InvalidArgument);
-    }
-    const payload = body.subarray(5);
+    const payload = body.length > MAX_REQUEST_BYTES + 5 ? undefined : oneMessage(body);
+    if (!payload) throw new ConnectError("request is not one uncompressed message", Code.InvalidArgument);
     const request = wire === "connect+json"
       ? fromJsonString(StreamSessionLogsRequestSchema, new TextDecoder().decode(payload), { ignoreUnknownFields: true })
       : fromBinary(StreamSessionLogsRequestSchema, payload);
-    if (shutdown.aborted) onShutdown();
-    else shutdown.addEventListener("abort", onShutdown, { once: true });
-    req.signal.addEventListener("abort", onClientGone, { once: true });
-    if (timeoutMs !== undefined) timer = setTimeout(() => abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
-    opened = core.open(request, req.headers.get("authorization"), call.signal);
+    call.open(request, req.headers.get("authorization"));
   } catch (err) {
-    reason = ConnectError.from(err).code === Code.Unauthenticated ? "unauthenticated" : "error";
-    cleanup();
-    return new Response(ending(wire, ConnectError.from(err)), { status: 200, headers });
+    const status = call.failed(err);
+    call.close();
+    return new Response(ending(wire, status), { status: 200, headers });
   }
-  const { sub, sessionId } = opened;
-  const encode = (l: LogLine) => (wire === "connect+json" ? core.jsonEnvelope(l) : core.envelope(l));
+  const { encodings } = streams;
+  const encode = wire === "connect+json" ? (l: LogLine) => encodings.jsonEnvelope(l) : (l: LogLine) => encodings.envelope(l);
+  const finish = (controller: ReadableStreamDefaultController<Uint8Array>, status: ConnectError | undefined) => {
+    if (status) controller.enqueue(ending(wire, status));
+    call.close();
+    controller.close();
+  };
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          const batch = await sub.nextBatch(MAX_LINES_PER_CHUNK);
+          const batch = await call.nextBatch(MAX_LINES_PER_CHUNK);
           if (batch.length > 0) return controller.enqueue(joinChunks(batch.map(encode)));
-          // Ended by an abort: shutdown (UNAVAILABLE), deadline, or the client left.
-          const why = call.signal.reason;
-          if (why instanceof ConnectError && why.code !== Code.Canceled) throw why;
-          if (!(why instanceof ConnectError)) controller.enqueue(ending(wire, undefined));
-          cleanup();
-          controller.close();
+          finish(controller, call.ended());
         } catch (err) {
-          const e = core.failure(err, sessionId, call.signal);
-          reason = e.code === Code.ResourceExhausted ? "fell_behind" : e.code === Code.Unavailable ? "shutdown" : "error";
-          cleanup();
-          controller.enqueue(ending(wire, e));
-          controller.close();
+          finish(controller, call.failed(err));
         }
       },
       cancel() {
-        cleanup();
+        call.close();
       },
     },
     // Pull one chunk ahead at most: anything more would sit in the stream
@@ -119,24 +97,11 @@ async function serve(core: LogStreamCore, shutdown: AbortSignal, req: Request, w
 }
 
 /** The last frame: Connect's end-of-stream message, or gRPC-Web's trailers. */
-function ending(wire: Wire, error: ConnectError | undefined): Uint8Array<ArrayBuffer> {
-  let flags: number;
-  let text: string;
+function ending(wire: Wire, error: ConnectError): Uint8Array<ArrayBuffer> {
   if (wire === "grpc-web") {
-    flags = 0x80;
-    text = `grpc-status: ${error ? error.code : 0}\r\n` + (error?.rawMessage ? `grpc-message: ${encodeURIComponent(error.rawMessage)}\r\n` : "");
-  } else {
-    flags = 0x02;
-    text = JSON.stringify(error ? { error: { code: Code[error.code].replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase()), message: error.rawMessage } } : {});
+    const text = `grpc-status: ${error.code}\r\n` + (error.rawMessage ? `grpc-message: ${encodeURIComponent(error.rawMessage)}\r\n` : "");
+    return envelop(encoder.encode(text), 0x80);
   }
-  const payload = encoder.encode(text);
-  const frame = new Uint8Array(5 + payload.length);
-  frame[0] = flags;
-  new DataView(frame.buffer).setUint32(1, payload.length);
-  frame.set(payload, 5);
-  return frame;
-}
-
-function connectTimeoutMs(value: string | null): number | undefined {
-  return value !== null && /^\d{1,10}$/.test(value) ? Number(value) : undefined;
+  const code = Code[error.code].replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
+  return envelop(encoder.encode(JSON.stringify({ error: { code, message: error.rawMessage } })), 0x02);
 }

@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { createHttpApp } from "../http/app.ts";
 import { silentLogger } from "../log.ts";
 import { createLogHub } from "../logs/hub.ts";
-import { mountLogProcessor } from "./fetch.ts";
+import { mountRpc } from "./fetch.ts";
 import { createLogProcessor } from "./log-processor.ts";
 
 function app() {
@@ -10,7 +10,7 @@ function app() {
   const rpc = createLogProcessor({ hub, accessTokens: [], logger: silentLogger });
   const a = createHttpApp([]);
   const ac = new AbortController();
-  mountLogProcessor(a, { routes: rpc.routes, logStreams: rpc.streams, signal: ac.signal });
+  mountRpc(a, { routes: rpc.routes, logStreams: rpc.streams, signal: ac.signal });
   return { a, hub, stop: () => ac.abort() };
 }
 

@@ -12,13 +12,13 @@ import type { App } from "../http/app.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { fetchLogStream } from "./fetch-log-stream.ts";
 import { STREAM_SESSION_LOGS_PATH } from "./grpc-log-stream.ts";
-import type { LogStreamCore } from "./log-processor.ts";
+import type { LogStreams } from "./log-stream-call.ts";
 
 export interface MountRpcOptions {
-  /** Services to serve, e.g. `createLogProcessor(...).routes`. */
+  /** Services to serve, e.g. `createLogProcessor(...).routes`; one mount per service. */
   routes: (router: ConnectRouter) => void;
   /** Serves StreamSessionLogs without the router when the request allows (see fetch-log-stream.ts). */
-  logStreams?: LogStreamCore;
+  logStreams?: LogStreams;
   /** Aborting ends open streams with UNAVAILABLE so clients reconnect elsewhere. */
   signal: AbortSignal;
 }
@@ -28,7 +28,7 @@ export interface MountRpcOptions {
 const PREFLIGHT_MAX_AGE_S = 7200;
 
 /** Adds one route per RPC (Connect + gRPC-Web) to `app`; returns the paths served. */
-export function mountLogProcessor(app: App, options: MountRpcOptions): string[] {
+export function mountRpc(app: App, options: MountRpcOptions): string[] {
   const shutdown = rpcShutdownSignal(options.signal);
   const router = createConnectRouter({ shutdownSignal: shutdown });
   options.routes(router);

@@ -8,9 +8,10 @@ import { createServer, type Http2Session } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.ts";
+import { onAbort } from "../util/abort.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { grpcLogStreamHandler } from "./grpc-log-stream.ts";
-import type { LogStreamCore } from "./log-processor.ts";
+import type { LogStreams } from "./log-stream-call.ts";
 
 export interface GrpcServerOptions {
   port: number;
@@ -18,7 +19,7 @@ export interface GrpcServerOptions {
   hostname?: string;
   routes: (router: ConnectRouter) => void;
   /** Serves StreamSessionLogs over plain gRPC without the router (see grpc-log-stream.ts). */
-  logStreams?: LogStreamCore;
+  logStreams?: LogStreams;
   logger: Logger;
   /** Aborting ends open calls with UNAVAILABLE, stops listening and closes connections. */
   signal: AbortSignal;
@@ -96,7 +97,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   log.info("gRPC listening", { port });
 
   const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
+    onAbort(options.signal, () => {
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();
       }, CLOSE_GRACE_MS);
@@ -105,9 +106,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         clearTimeout(timer);
         resolve();
       });
-    };
-    if (options.signal.aborted) stop();
-    else options.signal.addEventListener("abort", stop, { once: true });
+    });
   });
   return { port, stopped };
 }

@@ -5,11 +5,10 @@
  * UNAVAILABLE, the code gRPC clients retry on.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { onAbort } from "../util/abort.ts";
 
 export function rpcShutdownSignal(signal: AbortSignal): AbortSignal {
   const ac = new AbortController();
-  const stop = () => ac.abort(new ConnectError("server is shutting down; reconnect", Code.Unavailable));
-  if (signal.aborted) stop();
-  else signal.addEventListener("abort", stop, { once: true });
+  onAbort(signal, () => ac.abort(new ConnectError("server is shutting down; reconnect", Code.Unavailable)));
   return ac.signal;
 }

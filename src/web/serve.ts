@@ -11,7 +11,7 @@ import type { App } from "../http/app.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 import type { AccessCheck } from "../rpc/access.ts";
-import { mountLogProcessor } from "../rpc/fetch.ts";
+import { mountRpc } from "../rpc/fetch.ts";
 import { sessionViewerService } from "../rpc/sessions.ts";
 import { SessionViewer } from "../gen/manman/processor/v1/sessions_pb.ts";
 import type { ViewerAssets } from "./build.ts";
@@ -72,7 +72,7 @@ export function mountViewer(app: App, options: ViewerOptions): void {
     instanceId,
     authorize: (ctx) => access.assert(ctx.requestHeader.get("authorization")),
   });
-  mountLogProcessor(app, { routes: (router) => void router.service(SessionViewer, service), signal });
+  mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal });
 
   const assets = options.assets ?? VIEWER_ASSETS;
   const list = html(sessionsPage(assets));

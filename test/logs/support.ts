@@ -17,7 +17,7 @@ import { Metrics } from "../../src/metrics.ts";
 import { createLogHub, type LogHub } from "../../src/logs/hub.ts";
 import { startLogIngest, type LogIngest } from "../../src/log-pipeline/ingest.ts";
 import { createLogProcessor } from "../../src/rpc/log-processor.ts";
-import { mountLogProcessor } from "../../src/rpc/fetch.ts";
+import { mountRpc } from "../../src/rpc/fetch.ts";
 import { startGrpcServer } from "../../src/rpc/grpc-server.ts";
 import { currentRuntime } from "../../src/runtime/index.ts";
 import { LogProcessor, type LogMessage } from "../../src/gen/manman/v1/log_processor_pb.ts";
@@ -57,7 +57,7 @@ export async function startLogStack(
   ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
   const app = createHttpApp([]);
-  mountLogProcessor(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
   // As in the service: HTTP outlives the signal a little, so open streams
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();

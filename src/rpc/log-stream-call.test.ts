@@ -1,0 +1,126 @@
+import { expect, test } from "bun:test";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { LogProcessor } from "../gen/manman/v1/log_processor_pb.ts";
+import { silentLogger } from "../log.ts";
+import { createLogHub } from "../logs/hub.ts";
+import { Metrics } from "../metrics.ts";
+import { createAccessCheck } from "./access.ts";
+import { createLogProcessor } from "./log-processor.ts";
+import { createLogStreams } from "./log-stream-call.ts";
+import { rpcShutdownSignal } from "./shutdown.ts";
+
+function setup(maxPendingBytes = 1 << 20) {
+  const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes });
+  const metrics = new Metrics();
+  const streams = createLogStreams({ hub, access: createAccessCheck(["tok"]), log: silentLogger, metrics });
+  const ended = (reason: string) => metrics.get("manman_log_streams_ended_total", { reason });
+  return { hub, metrics, streams, ended };
+}
+const request = { sessionId: 7n, afterSequenceNumber: 0n };
+const line = (message: string) => ({ sessionId: 7, timestamp: 1, source: "stdout", message });
+
+test("lines flow; shutdown ends the call with UNAVAILABLE, counted as shutdown", async () => {
+  const { hub, streams, ended, metrics } = setup();
+  const shutdown = new AbortController();
+  const call = streams.call({ shutdown: rpcShutdownSignal(shutdown.signal) });
+  call.open(request, "Bearer tok");
+  expect(metrics.get("manman_log_streams_open")).toBe(1);
+  hub.append(line("a"));
+  expect((await call.nextBatch(10)).map((l) => l.message)).toEqual(["a"]);
+  shutdown.abort();
+  expect(await call.nextBatch(10)).toEqual([]);
+  expect(call.ended()?.code).toBe(Code.Unavailable);
+  call.close();
+  call.close();
+  expect([ended("shutdown"), hub.subscriberCount(), metrics.get("manman_log_streams_open")]).toEqual([1, 0, 0]);
+});
+
+test("the deadline ends the call with DEADLINE_EXCEEDED, counted as error", async () => {
+  const { streams, ended } = setup();
+  const call = streams.call({ timeoutMs: 5 });
+  call.open(request, "Bearer tok");
+  expect(await call.nextBatch(10)).toEqual([]);
+  expect(call.ended()?.code).toBe(Code.DeadlineExceeded);
+  call.close();
+  expect(ended("error")).toBe(1);
+});
+
+test("a client that leaves gets nothing more and is counted as client_left, however the transport notices", async () => {
+  const { streams, ended, hub } = setup();
+  const request1 = new AbortController();
+  const byRequest = streams.call({ signal: request1.signal });
+  byRequest.open(request, "Bearer tok");
+  request1.abort(); // a DOMException reason, as a fetch Request's signal has
+  expect(await byRequest.nextBatch(1)).toEqual([]);
+  expect(byRequest.ended()).toBeUndefined();
+  byRequest.close();
+  const byClose = streams.call({});
+  byClose.open(request, "Bearer tok");
+  const waiting = byClose.nextBatch(1);
+  byClose.clientGone();
+  expect(await waiting).toEqual([]);
+  expect(byClose.ended()).toBeUndefined();
+  byClose.close();
+  // Closed without asking how it ended (a cancelled response body).
+  const cancelled = streams.call({});
+  cancelled.open(request, "Bearer tok");
+  cancelled.close();
+  expect([ended("client_left"), hub.subscriberCount()]).toEqual([3, 0]);
+});
+
+test("a stream that falls behind fails with RESOURCE_EXHAUSTED, counted as fell_behind", async () => {
+  const { hub, streams, ended } = setup(300);
+  const call = streams.call({});
+  call.open(request, "Bearer tok");
+  for (let i = 0; i < 5; i++) hub.append(line("x".repeat(50)));
+  const err = await call.nextBatch(10).then(() => undefined, (e) => e);
+  const status = call.failed(err);
+  expect(status.code).toBe(Code.ResourceExhausted);
+  expect(status.rawMessage).toContain("reconnect with after_sequence_number=0");
+  call.close();
+  expect(ended("fell_behind")).toBe(1);
+});
+
+test("a refused or invalid call is answered but not counted as a stream", () => {
+  const { streams, metrics } = setup();
+  for (const [req, auth, code] of [
+    [request, null, Code.Unauthenticated],
+    [request, "Bearer nope", Code.Unauthenticated],
+    [{ sessionId: 0n, afterSequenceNumber: 0n }, "Bearer tok", Code.InvalidArgument],
+  ] as const) {
+    const call = streams.call({});
+    const status = (() => {
+      try {
+        call.open(req, auth);
+      } catch (err) {
+        return call.failed(err);
+      }
+    })();
+    call.close();
+    expect(status?.code).toBe(code);
+  }
+  expect(metrics.total("manman_log_streams_ended_total")).toBe(0);
+});
+
+test("the router's handler goes through the same call: lines, then UNAVAILABLE on shutdown", async () => {
+  const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
+  const metrics = new Metrics();
+  const rpc = createLogProcessor({ hub, accessTokens: [], logger: silentLogger, metrics });
+  const stop = new AbortController();
+  const transport = createRouterTransport(rpc.routes, { router: { shutdownSignal: rpcShutdownSignal(stop.signal) } });
+  const client = createClient(LogProcessor, transport);
+  hub.append(line("a"));
+  const got: string[] = [];
+  const done = (async () => {
+    for await (const m of client.streamSessionLogs({ sessionId: 7n })) {
+      got.push(m.message);
+      if (got.length === 2) stop.abort();
+    }
+  })().then(() => undefined, (e) => ConnectError.from(e));
+  while (hub.subscriberCount(7) === 0) await Bun.sleep(1);
+  hub.append(line("b"));
+  expect((await done)?.code).toBe(Code.Unavailable);
+  expect(got).toEqual(["a", "b"]);
+  expect(metrics.get("manman_log_streams_ended_total", { reason: "shutdown" })).toBe(1);
+  expect(hub.subscriberCount()).toBe(0);
+});

@@ -1,0 +1,157 @@
+/**
+ * One StreamSessionLogs call, whatever carries it. The Connect router's
+ * handler (log-processor.ts), Connect and gRPC-Web on the fetch side
+ * (fetch-log-stream.ts) and native gRPC (grpc-log-stream.ts) each start one
+ * per call and only move bytes; the call owns the rest:
+ *
+ * - the token and argument checks, and the subscription to the hub;
+ * - what ends it: the server shutting down (UNAVAILABLE, so clients
+ *   reconnect, to another replica if need be), its deadline
+ *   (DEADLINE_EXCEEDED), the client leaving (CANCELED: nobody to tell);
+ * - the status it ends with, and the metrics: streams open, and streams
+ *   ended by reason (client_left, fell_behind, shutdown, error, …).
+ *
+ * Use: `open()`; `nextBatch()` until it returns [] (then `ended()`) or
+ * throws (then `failed(err)`); send the status those return, if any; and
+ * `close()` in every case, which is idempotent.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { LogHub } from "../logs/hub.ts";
+import type { LogLine } from "../logs/line.ts";
+import { LogStreamLagged, type LogSubscription } from "../logs/subscriber.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { onAbort } from "../util/abort.ts";
+import type { AccessCheck } from "./access.ts";
+import { LogEncodings } from "./log-encoding.ts";
+
+export interface LogStreamCallEnds {
+  /** The server's shutdown signal; its reason (UNAVAILABLE) is what the client is told. */
+  shutdown?: AbortSignal;
+  /** From the request's grpc-timeout or connect-timeout-ms. */
+  timeoutMs?: number;
+  /**
+   * Another signal that ends the call: the request's, or the router's
+   * handler signal. A reason that is not a ConnectError means the client left.
+   */
+  signal?: AbortSignal;
+}
+
+/** What every transport is given, once per process. */
+export interface LogStreams {
+  /** Starts a call: its deadline runs and its end signals are watched from now on. */
+  call(ends: LogStreamCallEnds): LogStreamCall;
+  /** Each line's wire forms, built once and shared by every stream. */
+  readonly encodings: LogEncodings;
+}
+
+export interface LogStreamsOptions {
+  hub: LogHub;
+  access: AccessCheck;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+export function createLogStreams(options: LogStreamsOptions): LogStreams {
+  const encodings = new LogEncodings();
+  return { encodings, call: (ends) => new LogStreamCall(options, ends) };
+}
+
+const STREAMS_OPEN = "manman_log_streams_open";
+const STREAMS_ENDED = "manman_log_streams_ended_total";
+
+/** The reason an end is counted under, by the status the client got. */
+const END_REASONS: Partial<Record<Code, string>> = {
+  [Code.ResourceExhausted]: "fell_behind",
+  [Code.Unavailable]: "shutdown",
+  [Code.Unauthenticated]: "unauthenticated",
+};
+
+export class LogStreamCall {
+  private readonly controller = new AbortController();
+  private readonly disposers: (() => void)[] = [];
+  private sub: LogSubscription | undefined;
+  private sessionId = 0;
+  private reason = "client_left";
+  private closed = false;
+
+  constructor(
+    private readonly deps: LogStreamsOptions,
+    ends: LogStreamCallEnds,
+  ) {
+    const { shutdown, signal, timeoutMs } = ends;
+    if (shutdown) this.disposers.push(onAbort(shutdown, () => this.controller.abort(shutdown.reason)));
+    if (signal) this.disposers.push(onAbort(signal, () => (signal.reason instanceof ConnectError ? this.controller.abort(signal.reason) : this.clientGone())));
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => this.controller.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded)), timeoutMs);
+      this.disposers.push(() => clearTimeout(timer));
+    }
+  }
+
+  /** Aborts when the call has to end; its reason says why. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The transport saw the client go (its connection or request closed). */
+  clientGone(): void {
+    this.controller.abort(new ConnectError("client went away", Code.Canceled));
+  }
+
+  /** Checks the token and the arguments (throwing ConnectError), then subscribes. */
+  open(request: { sessionId: bigint; afterSequenceNumber: bigint }, authorization: string | null): void {
+    const { hub, access, metrics } = this.deps;
+    access.assert(authorization);
+    const sessionId = checkedId("session_id", request.sessionId, 1n);
+    const after = checkedId("after_sequence_number", request.afterSequenceNumber, 0n);
+    this.sub = hub.subscribe(sessionId, after, this.signal);
+    this.sessionId = sessionId;
+    metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+  }
+
+  /** Waits for a line, then takes up to `max` waiting ones; [] once the call has ended. Throws when the stream fell behind. */
+  nextBatch(max: number): Promise<LogLine[]> {
+    return this.sub!.nextBatch(max);
+  }
+
+  /** After nextBatch returned []: the status to send, or undefined when the client left (nobody to tell). */
+  ended(): ConnectError | undefined {
+    const why = this.signal.reason;
+    const status = why instanceof ConnectError && why.code !== Code.Canceled ? why : undefined;
+    this.reason = status ? (END_REASONS[status.code] ?? "error") : "client_left";
+    return status;
+  }
+
+  /** After something threw (a bad request, a refused token, a stream that fell behind): the status to send. */
+  failed(err: unknown): ConnectError {
+    let status: ConnectError;
+    if (err instanceof LogStreamLagged) {
+      this.deps.log.info("log stream fell behind; ending it so the client reconnects", { session_id: this.sessionId, last_sent: err.lastDelivered });
+      status = new ConnectError(`${err.message}; reconnect with after_sequence_number=${err.lastDelivered}`, Code.ResourceExhausted);
+    } else {
+      status = ConnectError.from(err);
+    }
+    this.reason = END_REASONS[status.code] ?? "error";
+    return status;
+  }
+
+  /** Frees the subscription, the timer and the listeners, and counts the end (of an opened call). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const dispose of this.disposers) dispose();
+    if (!this.sub) return;
+    this.sub.close();
+    const { hub, metrics } = this.deps;
+    metrics?.inc(STREAMS_ENDED, "session log streams ended, by reason", { reason: this.reason });
+    metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+  }
+}
+
+/** int64 → a safe JS number, or INVALID_ARGUMENT. */
+function checkedId(field: string, value: bigint, min: bigint): number {
+  if (value < min || value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ConnectError(`${field} must be between ${min} and ${Number.MAX_SAFE_INTEGER}`, Code.InvalidArgument);
+  }
+  return Number(value);
+}
