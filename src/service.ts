@@ -16,10 +16,11 @@ import { brokerTlsOptions } from "./amqp/tls.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
 import { startEventPipeline } from "./event-pipeline/pipeline.ts";
 import { createHttpApp } from "./http/app.ts";
-import { mountViewer } from "./web/serve.ts";
+import { mountViewerPages } from "./web/serve.ts";
 import { createAccessCheck } from "./rpc/access.ts";
 import type { LogIngest } from "./log-pipeline/ingest.ts";
 import { startLogService } from "./log-pipeline/log-service.ts";
+import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
 import { backoff, sleep } from "./util/time.ts";
 import { aborted } from "./util/abort.ts";
 import { settlesWithin } from "./util/timeout.ts";
@@ -76,8 +77,9 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
   const logs = await startLogService({ config, session, app, logger, metrics, signal });
   logIngest = logs.ingest;
-  // viewer: pages, assets and SessionViewer (guarded by the same tokens as the logs)
-  mountViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
+  // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)
+  mountViewerPages(app);
+  mountSessionViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
 
   // HTTP stays up while the consumer drains, so probes see /readyz go 503.
   const httpStop = new AbortController();

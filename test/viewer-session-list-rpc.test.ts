@@ -13,8 +13,8 @@ import { migrate } from "../src/db/migrate.ts";
 import { silentLogger } from "../src/log.ts";
 import { createAccessCheck } from "../src/rpc/access.ts";
 import { currentRuntime } from "../src/runtime/index.ts";
-import { mountViewer } from "../src/web/serve.ts";
-import { SERVER_INSTANCE_HEADER } from "../src/web/client/resume.ts";
+import { mountSessionViewer } from "../src/log-pipeline/session-viewer.ts";
+import { SERVER_INSTANCE_HEADER } from "../src/logs/server-instance.ts";
 import { createDatabase, type TestDatabase } from "./support/services.ts";
 
 let db: TestDatabase;
@@ -28,7 +28,7 @@ beforeAll(async () => {
   sql = createPool({ url: db.url, max: 2, statementTimeoutMs: 1000 });
   await migrate(sql);
   const app = createHttpApp([]);
-  mountViewer(app, { sql, logger: silentLogger, signal: stop.signal, access: createAccessCheck(["t1", "t2"]) });
+  mountSessionViewer(app, { sql, logger: silentLogger, signal: stop.signal, access: createAccessCheck(["t1", "t2"]) });
   const served = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: stop.signal });
   baseUrl = `http://127.0.0.1:${served.port}`;
 });

@@ -5,10 +5,9 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { SessionSchema, SessionViewer } from "../gen/manman/processor/v1/sessions_pb.ts";
-import type { Sql } from "../db/pool.ts";
+import type { SessionQuery, SessionRow } from "../db/viewer-sessions.ts";
 import type { Logger } from "../log.ts";
-import { selectSessions } from "./sessions-query.ts";
-import { SERVER_INSTANCE_HEADER } from "../web/client/resume.ts";
+import { SERVER_INSTANCE_HEADER } from "../logs/server-instance.ts";
 
 // 200: a page an operator can scan, and every active session of a large
 // ManManV2 install (a few dozen game servers) with room to spare.
@@ -18,7 +17,8 @@ export const DEFAULT_SESSION_LIMIT = 200;
 export const MAX_SESSION_LIMIT = 1000;
 
 export interface SessionViewerDeps {
-  sql: Sql;
+  /** The session list query (db/viewer-sessions.ts). */
+  selectSessions(q: SessionQuery): Promise<SessionRow[]>;
   log: Logger;
   /** Random per process: tells viewers that log sequence numbers started again. */
   instanceId: string;
@@ -38,7 +38,7 @@ export function sessionViewerService(deps: SessionViewerDeps): ServiceImpl<typeo
       const limit = Math.min(req.limit === 0 ? DEFAULT_SESSION_LIMIT : req.limit, MAX_SESSION_LIMIT);
       let rows;
       try {
-        rows = await selectSessions(deps.sql, { limit, sessionIds: req.sessionIds });
+        rows = await deps.selectSessions({ limit, sessionIds: req.sessionIds });
       } catch (err) {
         deps.log.warn("listing sessions failed", { error: err });
         // The instance id rides along, so a viewer can still tell which

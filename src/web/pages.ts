@@ -36,7 +36,7 @@ ${body}
 `;
 }
 
-export function sessionsPage(assets: ViewerAssets): string {
+export function sessionsPageHtml(assets: ViewerAssets): string {
   return page(
     "Sessions · manman",
     'data-page="sessions"',
@@ -55,7 +55,7 @@ export function sessionsPage(assets: ViewerAssets): string {
   );
 }
 
-export function logPage(sessionId: string, assets: ViewerAssets): string {
+export function logPageHtml(sessionId: string, assets: ViewerAssets): string {
   if (!/^\d+$/.test(sessionId)) throw new Error("session id must be digits");
   return page(
     `Session ${sessionId} · manman`,

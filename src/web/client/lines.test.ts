@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { LineStore, lineAsText, localTime } from "./lines.ts";
 
-const line = (seq: number, source: string, raw: string) => ({ seq, ts: 1764000000123 + seq, source, raw });
+const line = (seq: number, source: string, message: string) => ({ seq, timestamp: 1764000000123 + seq, source, message });
 
 describe("LineStore", () => {
   test("shows every line in arrival order by default, escape codes stripped for search", () => {
@@ -19,7 +19,7 @@ describe("LineStore", () => {
     s.add(line(1, "stdout", "Player joined"));
     s.add(line(2, "stderr", "player crashed"));
     s.add(line(3, "host", "restarting"));
-    s.add({ seq: 0, ts: 0, source: "notice", raw: "reconnected" });
+    s.add({ seq: 0, timestamp: 0, source: "notice", message: "reconnected" });
     s.setFilter({ sources: new Set(["stdout", "host"]), query: "" });
     expect([...s.shown()].map((l) => l.seq)).toEqual([1, 3, 0]);
     s.setFilter({ sources: new Set(["stdout", "stderr", "host"]), query: "PLAYER" });
@@ -55,6 +55,6 @@ test("copied lines carry local time, source and plain text", () => {
   const ts = new Date(2026, 10, 25, 14, 3, 1, 123).getTime();
   expect(localTime(ts)).toBe("2026-11-25 14:03:01.123");
   const s = new LineStore(10);
-  s.add({ seq: 1, ts, source: "stderr", raw: "\x1b[31m<b>bad</b>" });
+  s.add({ seq: 1, timestamp: ts, source: "stderr", message: "\x1b[31m<b>bad</b>" });
   expect(lineAsText(s.shownAt(0))).toBe("2026-11-25 14:03:01.123 stderr <b>bad</b>");
 });

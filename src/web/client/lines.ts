@@ -3,24 +3,23 @@
  * lines the current filter shows. Pure (no DOM), so filtering, search and
  * trimming are unit-tested; the page renders only the rows on screen from it.
  */
+import type { LogLine } from "../../logs/line.ts";
 import { stripAnsi } from "./ansi.ts";
 
 export type Source = "stdout" | "stderr" | "host";
 export const SOURCES: readonly Source[] = ["stdout", "stderr", "host"];
 
-export interface LogLine {
+/**
+ * A log line as the page keeps it: the server's LogLine (its session is the
+ * page's) with what the view adds. `seq` is 0 and `source` "notice" for the
+ * viewer's own messages (gaps, restarts); `message` is as received, escape
+ * codes included.
+ */
+export interface ViewerLine extends Omit<LogLine, "sessionId"> {
   /** Position in arrival order, never reused (rows key on it). */
-  id: number;
-  /** sequence_number from the server; 0 for the viewer's own notices. */
-  seq: number;
-  /** Unix milliseconds. */
-  ts: number;
-  /** stdout, stderr, host — or "notice" for the viewer's own messages (gaps, restarts). */
-  source: string;
-  /** The message as received, escape codes included. */
-  raw: string;
+  readonly id: number;
   /** The message without escape codes: searched, copied and downloaded. */
-  plain: string;
+  readonly plain: string;
 }
 
 export interface Filter {
@@ -33,7 +32,7 @@ export interface Filter {
 export const ALL_SOURCES: Filter = { sources: new Set(SOURCES), query: "" };
 
 export class LineStore {
-  private lines: LogLine[] = [];
+  private lines: ViewerLine[] = [];
   /** Id of lines[0]. */
   private base = 0;
   private nextId = 0;
@@ -62,17 +61,17 @@ export class LineStore {
   }
 
   /** The i-th shown line (0 = oldest shown). */
-  shownAt(i: number): LogLine {
+  shownAt(i: number): ViewerLine {
     return this.lines[this.view[this.viewStart + i]! - this.base]!;
   }
 
-  *shown(): Iterable<LogLine> {
+  *shown(): Iterable<ViewerLine> {
     for (let i = this.viewStart; i < this.view.length; i++) yield this.lines[this.view[i]! - this.base]!;
   }
 
   /** Adds a line; true when the current filter shows it. */
-  add(line: Omit<LogLine, "id" | "plain">): boolean {
-    const full: LogLine = { ...line, id: this.nextId++, plain: stripAnsi(line.raw) };
+  add(line: Omit<ViewerLine, "id" | "plain">): boolean {
+    const full: ViewerLine = { ...line, id: this.nextId++, plain: stripAnsi(line.message) };
     this.lines.push(full);
     const shown = this.matches(full);
     if (shown) this.view.push(full.id);
@@ -98,7 +97,7 @@ export class LineStore {
     return 0;
   }
 
-  private matches(line: LogLine): boolean {
+  private matches(line: ViewerLine): boolean {
     const known = (SOURCES as readonly string[]).includes(line.source);
     if (known && !this.filter.sources.has(line.source)) return false;
     if (line.source === "notice") return true;
@@ -128,6 +127,6 @@ export function localTime(ms: number): string {
 }
 
 /** One line as copied or downloaded: local time, source, text without escape codes. */
-export function lineAsText(line: LogLine): string {
-  return `${localTime(line.ts)} ${line.source.padEnd(6)} ${line.plain}`;
+export function lineAsText(line: ViewerLine): string {
+  return `${localTime(line.timestamp)} ${line.source.padEnd(6)} ${line.plain}`;
 }

@@ -7,7 +7,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { askForToken, isUnauthenticated, logs, pause, sessions, showConnection } from "./api.ts";
 import { LineStore, SOURCES, lineAsText, localTime } from "./lines.ts";
 import { LogView } from "./log-view.ts";
-import { HEALTHY_AFTER_MS, SERVER_INSTANCE_HEADER, StreamCursor, retryDelay } from "./resume.ts";
+import { SERVER_INSTANCE_HEADER } from "../../logs/server-instance.ts";
+import { HEALTHY_AFTER_MS, StreamCursor, retryDelay } from "./resume.ts";
 
 // 200,000 lines: twice the 100,000 an operator may scroll through; 100,000
 // measured ~60 MB of JS heap, so the cap bounds a tab to roughly 120 MB.
@@ -44,7 +45,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
   wireExport(store, sessionIdText);
 
   const notice = (text: string) => {
-    store.add({ seq: 0, ts: Date.now(), source: "notice", raw: text });
+    store.add({ seq: 0, timestamp: Date.now(), source: "notice", message: text });
   };
 
   const cursor = new StreamCursor();
@@ -91,7 +92,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
         if (arrival.kind === "duplicate") continue;
         if (arrival.renumbered) notice("The service's log buffer for this session started afresh: lines published in between may be missing.");
         if (arrival.missing > 0) notice(`${arrival.missing} lines were no longer buffered and are missing here.`);
-        const shown = store.add({ seq: Number(m.sequenceNumber), ts: Number(m.timestamp), source: m.source, raw: m.message });
+        const shown = store.add({ seq: Number(m.sequenceNumber), timestamp: Number(m.timestamp), source: m.source, message: m.message });
         if (shown && !view.follow) unseen++;
         schedule();
       }

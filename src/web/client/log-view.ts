@@ -10,7 +10,7 @@
  */
 import { findMatches, paletteRgb, splitByRanges, type Colour, type Style } from "./ansi.ts";
 import { parseAnsi } from "./ansi.ts";
-import { localTime, type LineStore, type LogLine } from "./lines.ts";
+import { localTime, type LineStore, type ViewerLine } from "./lines.ts";
 
 // Rows drawn above and below the screen, so a fast wheel turn shows no blank.
 const OVERSCAN = 30;
@@ -73,7 +73,7 @@ export class LogView {
 
   private measure(): number {
     if (this.rowHeight > 0) return this.rowHeight;
-    const probe = this.row({ id: -1, seq: 0, ts: 0, source: "stdout", raw: "M", plain: "M" });
+    const probe = this.row({ id: -1, seq: 0, timestamp: 0, source: "stdout", message: "M", plain: "M" });
     this.rows.append(probe);
     this.rowHeight = probe.getBoundingClientRect().height || 18;
     probe.remove();
@@ -121,19 +121,19 @@ export class LogView {
     this.update();
   }
 
-  private row(line: LogLine): HTMLElement {
+  private row(line: ViewerLine): HTMLElement {
     const el = document.createElement("div");
     el.className = `row src-${line.source}`;
     el.dataset.seq = String(line.seq);
     const ts = document.createElement("span");
     ts.className = "ts";
-    ts.textContent = line.ts ? localTime(line.ts) : "";
+    ts.textContent = line.timestamp ? localTime(line.timestamp) : "";
     const src = document.createElement("span");
     src.className = "src";
     src.textContent = line.source;
     const msg = document.createElement("span");
     msg.className = "msg";
-    const pieces = splitByRanges(parseAnsi(line.raw), findMatches(line.plain, this.query));
+    const pieces = splitByRanges(parseAnsi(line.message), findMatches(line.plain, this.query));
     for (const p of pieces) {
       const plain = !p.match && Object.keys(p.style).length === 0;
       if (plain) {

@@ -18,9 +18,6 @@ export type Arrival =
    */
   | { kind: "new"; missing: number; renumbered: boolean };
 
-/** Response header of SessionViewer errors that names the answering process. */
-export const SERVER_INSTANCE_HEADER = "manman-server-instance";
-
 export class StreamCursor {
   /** Last sequence number received from the current buffer. */
   last = 0;

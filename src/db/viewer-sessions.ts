@@ -2,7 +2,7 @@
  * The one statement behind SessionViewer.ListSessions: read-only, on the
  * `sessions` table of CONTRACT §3 and nothing else.
  */
-import type { Sql } from "../db/pool.ts";
+import type { Sql } from "./pool.ts";
 
 export interface SessionRow {
   session_id: bigint;
@@ -32,7 +32,7 @@ const ACTIVE = ["pending", "starting", "running", "stopping"];
  * TIMESTAMP columns hold UTC (they are written with now() on a UTC server,
  * as the deployed services run); epoch of a TIMESTAMP reads it as UTC.
  */
-export async function selectSessions(sql: Sql, q: SessionQuery): Promise<SessionRow[]> {
+export async function selectViewerSessions(sql: Sql, q: SessionQuery): Promise<SessionRow[]> {
   const ids = q.sessionIds.map(String);
   const all = ids.length === 0;
   return await sql<SessionRow[]>`
