@@ -7,6 +7,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { LogProcessor } from "../../gen/manman/v1/log_processor_pb.ts";
 import { SessionViewer } from "../../gen/manman/processor/v1/sessions_pb.ts";
+import { onAbort } from "../../util/abort.ts";
 
 const TOKEN_KEY = "manman.logAccessToken";
 
@@ -88,7 +89,8 @@ export function showConnection(state: "connecting" | "live" | "retrying" | "toke
 /** Resolves after `ms`, or at once when the signal aborts. */
 export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = onAbort(signal, () => (clearTimeout(timer), resolve()));
+    if (!signal.aborted) timer = setTimeout(() => (stop(), resolve()), ms);
   });
 }
