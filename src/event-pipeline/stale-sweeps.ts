@@ -4,6 +4,12 @@
  * service checked once a minute; checking every second detects a silent host
  * within threshold + 1 s. Each sweep is one atomic statement that also writes
  * the outbox, so replicas sweeping together announce each change once.
+ *
+ * After a start, each sweep first waits one threshold: while this process was
+ * down, keepalives and heartbeats queued up unapplied, and a sweep at once
+ * would mark a session that is downloading addons lost (final: its later
+ * `running` is then ignored) or flap a live host offline. One threshold on,
+ * every live host and session has spoken to this process again.
  */
 import type { Sql } from "../db/pool.ts";
 import { sweepStaleHosts, sweepStaleSessions } from "../db/stale.ts";
@@ -26,11 +32,16 @@ export interface StaleDeps {
   metrics: Metrics;
 }
 
-/** One pass of both sweeps; returns how many hosts and sessions it changed. */
-export async function sweepOnce(options: StaleOptions, deps: StaleDeps): Promise<{ hosts: number; sessions: number }> {
-  const hosts = await sweepStaleHosts(deps.sql, options.hostThresholdSeconds);
+/** Which sweeps may run `elapsedMs` after the start (see the top of this file). Pure. */
+export function sweepsDue(options: StaleOptions, elapsedMs: number): { hosts: boolean; sessions: boolean } {
+  return { hosts: elapsedMs >= options.hostThresholdSeconds * 1000, sessions: elapsedMs >= options.sessionThresholdSeconds * 1000 };
+}
+
+/** One pass of the due sweeps; returns how many hosts and sessions it changed. */
+export async function sweepOnce(options: StaleOptions, deps: StaleDeps, due = { hosts: true, sessions: true }): Promise<{ hosts: number; sessions: number }> {
+  const hosts = due.hosts ? await sweepStaleHosts(deps.sql, options.hostThresholdSeconds) : [];
   for (const e of hosts) deps.logger.info("host went silent; marked offline", { server_id: e.payload.server_id });
-  const sessions = await sweepStaleSessions(deps.sql, options.sessionThresholdSeconds);
+  const sessions = due.sessions ? await sweepStaleSessions(deps.sql, options.sessionThresholdSeconds) : [];
   for (const e of sessions) deps.logger.info("session stuck; marked lost", { session_id: e.payload.session_id });
   deps.metrics.inc("manman_stale_hosts_total", "hosts marked offline for silence", {}, hosts.length);
   deps.metrics.inc("manman_stale_sessions_total", "sessions marked lost for being stuck", {}, sessions.length);
@@ -42,11 +53,12 @@ export async function sweepOnce(options: StaleOptions, deps: StaleDeps): Promise
 }
 
 export function startStaleSweeps(options: StaleOptions, deps: StaleDeps, signal: AbortSignal): { stopped: Promise<void> } {
+  const startedAt = Date.now();
   const stopped = (async () => {
     let failing = false;
     while (!signal.aborted) {
       try {
-        await sweepOnce(options, deps);
+        await sweepOnce(options, deps, sweepsDue(options, Date.now() - startedAt));
         if (failing) deps.logger.info("stale sweeps working again");
         failing = false;
       } catch (err) {
