@@ -66,7 +66,7 @@ export class Announcer {
 
   /** One confirmed publish of `e` to the external exchange. */
   send(e: OutboxEvent): Promise<void> {
-    return this.deps.publisher.publish(this.deps.exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json" });
+    return this.deps.publisher.publish(this.deps.exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json", timestamp: new Date() });
   }
 
   count(e: OutboxEvent, path: "fast" | "relay"): void {
