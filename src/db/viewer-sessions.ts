@@ -3,6 +3,7 @@
  * `sessions` table of CONTRACT §3 and nothing else.
  */
 import type { Sql } from "./pool.ts";
+import { ACTIVE_STATES } from "../events/session-machine.ts";
 
 export interface SessionRow {
   session_id: bigint;
@@ -23,7 +24,7 @@ export interface SessionQuery {
 }
 
 // The states a session can still leave (CONTRACT §4): listed first.
-const ACTIVE = ["pending", "starting", "running", "stopping"];
+const ACTIVE = ACTIVE_STATES as string[];
 
 /**
  * Active sessions first, then ended ones, newest (highest id) first in each

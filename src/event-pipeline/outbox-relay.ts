@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { errorMessage } from "../util/errors.ts";
 import { backoff } from "../util/time.ts";
-import type { Announcer } from "./announcer.ts";
+import type { Announcer, AnnouncerDeps } from "./announcer.ts";
 
 // The relay leaves rows younger than 10 s to the fast path of whichever
 // process wrote them (its publish takes milliseconds unless the broker is
@@ -28,12 +28,8 @@ const CLAIM_LEASE_MS = 60_000;
 // coming back, without a tight loop during the outage.
 const DEFERRED_RETRY_BASE_MS = 500;
 
-export interface OutboxRelayDeps {
-  sql: Sql;
-  announcer: Announcer;
-  logger: Logger;
-  metrics: Metrics;
-}
+/** The announcer's own dependencies, and the announcer itself to publish through. */
+export type OutboxRelayDeps = Pick<AnnouncerDeps, "sql" | "logger" | "metrics"> & { announcer: Announcer };
 
 export class OutboxRelay {
   constructor(private readonly deps: OutboxRelayDeps) {}
