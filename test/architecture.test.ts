@@ -5,36 +5,18 @@
  * imports count: a type is a dependency too).
  */
 import { expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const SRC = join(import.meta.dir, "..", "src");
 
 type Layer = "kit" | "core" | "adapter" | "wiring" | "top" | "gen";
-const LAYER: Record<string, Layer> = {
-  util: "kit",
-  events: "core",
-  logs: "core",
-  amqp: "adapter",
-  db: "adapter",
-  rpc: "adapter",
-  http: "adapter",
-  web: "adapter",
-  runtime: "adapter",
-  storage: "adapter",
-  "event-pipeline": "wiring",
-  "log-pipeline": "wiring",
-  tools: "wiring",
-  "service.ts": "wiring",
-  "main.ts": "wiring",
-  "config.ts": "top",
-  "log.ts": "top",
-  "metrics.ts": "top",
-  "cli.ts": "top",
-  "healthcheck.ts": "top",
-  gen: "gen",
-};
-/** What each layer may import besides its own folder. Top-level files are leaves every adapter and wiring file may use. */
+const MAP = readFileSync(join(import.meta.dir, "..", "docs", "architecture.md"), "utf8");
+/** The layer table of docs/architecture.md: | `folder/` | layer | — the map is the truth, this test holds the code to it. */
+const LAYER: Record<string, Layer> = Object.fromEntries(
+  [...MAP.matchAll(/^\| `([\w.-]+)\/?` \| (kit|core|adapter|wiring|top|gen) \|$/gm)].map((m) => [m[1]!, m[2] as Layer]),
+);
+/** What each layer may import besides its own folder (the map's second table). Top-level files are leaves every adapter and wiring file may use. */
 const MAY_IMPORT: Record<Layer, Layer[]> = {
   kit: [],
   core: ["kit", "gen"],
@@ -63,8 +45,17 @@ for (const file of sources(SRC)) {
 }
 const folder = (path: string) => path.split("/")[0]!;
 
-test("every folder and top-level file has a layer in the map", () => {
+test("every folder and top-level file has a layer in the map, and the map names nothing that is not there", () => {
+  expect(Object.keys(LAYER).length).toBeGreaterThan(10); // the table was found
   expect([...new Set([...graph.keys()].map(folder))].filter((f) => !(f in LAYER))).toEqual([]);
+  const present = new Set(readdirSync(SRC));
+  expect(Object.keys(LAYER).filter((f) => !present.has(f))).toEqual([]);
+});
+
+test("every source file the map names exists", () => {
+  const named = [...new Set([...MAP.matchAll(/`((?:[\w-]+\/)+[\w.-]+\.ts)`/g)].map((m) => m[1]!))].filter((p) => p.split("/")[0]! in LAYER);
+  const missing = named.filter((p) => !existsSync(join(SRC, p)));
+  expect(missing).toEqual([]);
 });
 
 test("imports stay within what each layer may import", () => {
