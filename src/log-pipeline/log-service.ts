@@ -3,6 +3,7 @@
  * (Connect + gRPC-Web) and on GRPC_PORT (native gRPC). One call for the
  * composition root; every part stops on `signal`.
  */
+import type { ConnectRouter } from "@connectrpc/connect";
 import type { BrokerSession } from "../amqp/connection.ts";
 import type { Config } from "../config.ts";
 import type { App } from "../http/app.ts";
@@ -22,6 +23,8 @@ export interface LogServiceOptions {
   logger: Logger;
   metrics: Metrics;
   signal: AbortSignal;
+  /** More services for the native gRPC port (LogHistory): the Hono app gets them from their own mounts. */
+  grpcRoutes?: (router: ConnectRouter) => void;
 }
 
 export interface LogService {
@@ -35,7 +38,7 @@ export interface LogService {
   stopped: Promise<void>;
 }
 
-export async function startLogService({ config, session, app, logger, metrics, signal }: LogServiceOptions): Promise<LogService> {
+export async function startLogService({ config, session, app, logger, metrics, signal, grpcRoutes }: LogServiceOptions): Promise<LogService> {
   const hub = createLogHub({
     maxLines: config.logBufferMaxMessages,
     ttlMs: config.logBufferTtl * 1000,
@@ -45,7 +48,8 @@ export async function startLogService({ config, session, app, logger, metrics, s
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
   mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
-  const grpc = await startGrpcServer({ port: config.grpcPort, routes: rpc.routes, logStreams: rpc.streams, logger, signal });
+  const routes = (router: ConnectRouter) => (rpc.routes(router), grpcRoutes?.(router));
+  const grpc = await startGrpcServer({ port: config.grpcPort, routes, logStreams: rpc.streams, logger, signal });
   return {
     grpcPort: grpc.port,
     hub,
