@@ -21,6 +21,8 @@ import { createAccessCheck } from "./rpc/access.ts";
 import type { LogIngest } from "./log-pipeline/ingest.ts";
 import { startLogService } from "./log-pipeline/log-service.ts";
 import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
+import { mountLogHistory } from "./log-pipeline/log-history.ts";
+import { createObjectStore } from "./storage/create.ts";
 import { backoff, sleep } from "./util/time.ts";
 import { aborted } from "./util/abort.ts";
 import { settlesWithin } from "./util/timeout.ts";
@@ -74,8 +76,11 @@ export async function startService({ config, logger, signal, runtime = currentRu
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", events.consumer.inFlight());
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
+  // history: LogHistory over the archive's rows and objects, on this app and (through the log service) on GRPC_PORT
+  const access = createAccessCheck(config.logAccessTokens ?? []);
+  const history = mountLogHistory(app, { sql, store: createObjectStore(config), access, logger, metrics, signal });
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
-  const logs = await startLogService({ config, session, app, logger, metrics, signal });
+  const logs = await startLogService({ config, session, app, logger, metrics, signal, grpcRoutes: history.routes });
   logIngest = logs.ingest;
   // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)
   mountViewerPages(app);
