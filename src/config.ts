@@ -96,7 +96,10 @@ export const SETTINGS = {
   // 100,000: a week of one bad host's 5 s messages is ~120,000; at ~1 KB a
   // message that is ~100 MB of broker memory or disk, bounded.
   dlqMaxMessages: { env: "DLQ_MAX_MESSAGES", default: "100000", help: "when the dead-letter queue holds this many, further dead letters are dropped (counted, logged)", schema: int(1, 100_000_000) },
-  maxMessageBytes: { env: "MAX_MESSAGE_BYTES", default: "1048576", help: "larger event bodies are dead-lettered unparsed", schema: int(64, 128 * 1024 * 1024) },
+  // 64 KiB: the largest real message (a heartbeat) is under 200 bytes; with
+  // PREFETCH 256 in flight, 256 × 64 KiB = 16 MiB is the most raw bodies can
+  // pin, well inside the container's memory limit (1 MiB allowed 256 MiB).
+  maxMessageBytes: { env: "MAX_MESSAGE_BYTES", default: "65536", help: "larger event bodies are dead-lettered unparsed", schema: int(64, 128 * 1024 * 1024) },
   logLevel: { env: "LOG_LEVEL", default: "info", help: "debug, info, warn or error", schema: v.pipe(text, v.toLowerCase(), v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error")) },
   healthCheckPort: { env: "HEALTH_CHECK_PORT", default: "8080", help: "HTTP port: health, readiness, Connect/gRPC-Web, viewer", schema: port },
   grpcPort: { env: "GRPC_PORT", default: "50053", help: "native gRPC (HTTP/2 cleartext) port", schema: port },

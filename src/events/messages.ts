@@ -1,7 +1,8 @@
 /**
  * What host managers publish (CONTRACT §2), decoded with valibot.
- * Unknown fields are ignored; a missing or mistyped required field is a
- * permanent error. Pure: bytes and a routing key in, a typed event or a
+ * Unknown fields are ignored and stripped (v.object), so an in-flight message
+ * holds only the fields we use however much a sender adds; a missing or
+ * mistyped required field is a permanent error. Pure: bytes and a routing key in, a typed event or a
  * reason out.
  *
  * Go integers have no "absent" form, so a real host sends `"sgc_id": 0` when
@@ -28,12 +29,12 @@ const optionalSize = v.pipe(
 );
 const optionalText = v.pipe(v.nullish(v.string("must be a string")), v.transform((s) => (s ? s : undefined)));
 
-export const HostStatusMessage = v.looseObject({
+export const HostStatusMessage = v.object({
   server_id: optionalId,
   status: v.picklist(["online", "offline"], "must be online or offline"),
 });
 
-export const SessionStatusMessage = v.looseObject({
+export const SessionStatusMessage = v.object({
   session_id: optionalId,
   /** Never needed: the row's sgc_id is the truth (CONTRACT §4). Kept for logs. */
   sgc_id: optionalId,
@@ -41,17 +42,17 @@ export const SessionStatusMessage = v.looseObject({
   exit_code: v.nullish(int32),
 });
 
-export const HeartbeatMessage = v.looseObject({
+export const HeartbeatMessage = v.object({
   server_id: optionalId,
   session_stats: v.nullish(
-    v.looseObject({ total: count, pending: count, starting: count, running: count, stopping: count, stopped: count, crashed: count }),
+    v.object({ total: count, pending: count, starting: count, running: count, stopping: count, stopped: count, crashed: count }),
   ),
 });
 
 export const BACKUP_STATES = ["pending", "running", "completed", "failed"] as const;
 export type BackupState = (typeof BACKUP_STATES)[number];
 
-export const BackupStatusMessage = v.looseObject({
+export const BackupStatusMessage = v.object({
   backup_id: optionalId,
   status: v.picklist(BACKUP_STATES, `must be one of ${BACKUP_STATES.join(", ")}`),
   s3_url: optionalText,
