@@ -96,3 +96,26 @@ test("after the last retry the message is dead-lettered with its reason and atte
   await waitFor(async () => (await world.sql`SELECT status FROM servers WHERE server_id = ${stuck}`)[0]!.status === "offline", 10_000, "later message applied");
   expect(peer.deadLettered).toHaveLength(1);
 }, 60_000);
+
+test("a heartbeat group that one locked row fails is run again server by server: only that server's heartbeat is retried", async () => {
+  processor = await startProcessor(world.vhost, world.db, { ...FAST_TIMEOUT, MAX_RETRIES: "8" });
+  const stuck = await insertServer(world.sql, "stuck-heartbeat", "online");
+  const fine = await Promise.all([1, 2, 3, 4].map((i) => insertServer(world.sql, `fine-heartbeat-${i}`, "online")));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  await holdRow("servers", stuck, released);
+  const before = new Date(Date.now() - 1000);
+  const deadBefore = peer.deadLettered.length; // the file's earlier tests dead-letter one
+  // Published at once, they arrive together and are written as one group.
+  await Promise.all([stuck, ...fine].map((id) => peer.publish(`health.host.${id}`, { server_id: id, session_stats: { total: 0 } })));
+  await waitFor(async () => {
+    const rows = await world.sql`SELECT last_seen FROM servers WHERE server_id IN ${world.sql(fine)}`;
+    return rows.every((r) => new Date(r.last_seen) > before);
+  }, 20_000, "the others' heartbeats written");
+  const retries = () => linesWith(processor!.logs, "transient failure; retrying");
+  await waitFor(() => retries().length > 0, 10_000, "a retry of the stuck one");
+  expect(retries().every((l) => l.server_id === stuck)).toBe(true);
+  release();
+  await waitFor(async () => new Date((await world.sql`SELECT last_seen FROM servers WHERE server_id = ${stuck}`)[0]!.last_seen) > before, 20_000);
+  expect(peer.deadLettered).toHaveLength(deadBefore);
+}, 60_000);

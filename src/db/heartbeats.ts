@@ -41,15 +41,30 @@ export class HeartbeatWriter {
     const group = this.group;
     this.group = [];
     if (group.length === 0) return;
-    recordHeartbeats(this.sql, [...new Set(group.map((w) => w.serverId))]).then(
-      (changes) => {
-        for (const w of group) w.resolve(changes.get(w.serverId) ?? { found: false, previousStatus: null, events: [] });
-      },
+    const ids = [...new Set(group.map((w) => w.serverId))];
+    recordHeartbeats(this.sql, ids).then(
+      (changes) => answer(group, changes),
       (err) => {
-        for (const w of group) w.reject(err);
+        if (ids.length === 1) for (const w of group) w.reject(err);
+        // One row's trouble (a lock held past the statement timeout) failed
+        // the whole group: run each server alone, so only that one's
+        // messages see the failure and are charged a retry.
+        else for (const id of ids) void this.alone(group.filter((w) => w.serverId === id), id);
       },
     );
   }
+
+  private async alone(waiters: Waiter[], serverId: number): Promise<void> {
+    try {
+      answer(waiters, await recordHeartbeats(this.sql, [serverId]));
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    }
+  }
+}
+
+function answer(waiters: Waiter[], changes: Map<number, HostChange>): void {
+  for (const w of waiters) w.resolve(changes.get(w.serverId) ?? { found: false, previousStatus: null, events: [] });
 }
 
 /**

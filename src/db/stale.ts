@@ -1,8 +1,11 @@
 /**
  * The stale sweeps: each one atomic UPDATE … RETURNING that also writes its
- * events to the outbox. Row locks make a racing heartbeat either win (the
- * sweep re-checks last_seen after the lock and skips the row) or come after
- * (and bring the host back online). Replicas sweeping together never claim
+ * events to the outbox. Candidates are locked in id order, the order a
+ * heartbeat group locks in too, so the two never deadlock, and with SKIP
+ * LOCKED: a row a message holds is left for the next sweep, a second later,
+ * instead of the sweep waiting behind it. A heartbeat that committed first
+ * wins (the lock re-reads last_seen and the row no longer qualifies); one
+ * that comes after brings the host back online. Replicas sweeping together never claim
  * the same row twice, so an event is never announced twice. A lost session's
  * ports are freed in the same statement, so the next start of its game
  * server config does not conflict with them.
@@ -13,10 +16,14 @@ import { STALE_CANDIDATE_STATES } from "../events/session-machine.ts";
 
 export async function sweepStaleHosts(sql: Sql, thresholdSeconds: number): Promise<OutboxEvent[]> {
   const [row] = await sql<{ events: OutboxEvent[] }[]>`
-    WITH stale AS (
-      UPDATE servers SET status = 'offline', updated_at = now()
+    WITH silent AS (
+      SELECT server_id FROM servers
       WHERE status = 'online' AND last_seen < now() - make_interval(secs => ${thresholdSeconds})
-      RETURNING server_id
+      ORDER BY server_id FOR UPDATE SKIP LOCKED
+    ), stale AS (
+      UPDATE servers s SET status = 'offline', updated_at = now()
+      FROM silent WHERE s.server_id = silent.server_id
+      RETURNING s.server_id
     ), events AS (
       INSERT INTO processor_outbox (routing_key, payload)
       SELECT 'manman.host.stale', jsonb_build_object('server_id', server_id, 'status', 'offline') FROM stale
@@ -28,11 +35,15 @@ export async function sweepStaleHosts(sql: Sql, thresholdSeconds: number): Promi
 
 export async function sweepStaleSessions(sql: Sql, thresholdSeconds: number): Promise<OutboxEvent[]> {
   const [row] = await sql<{ events: OutboxEvent[] }[]>`
-    WITH lost AS (
-      UPDATE sessions SET status = 'lost', ended_at = now(), updated_at = now()
+    WITH stuck AS (
+      SELECT session_id FROM sessions
       WHERE status = ANY(${sql.array(STALE_CANDIDATE_STATES as string[])}::text[])
         AND updated_at < now() - make_interval(secs => ${thresholdSeconds})
-      RETURNING session_id, sgc_id
+      ORDER BY session_id FOR UPDATE SKIP LOCKED
+    ), lost AS (
+      UPDATE sessions s SET status = 'lost', ended_at = now(), updated_at = now()
+      FROM stuck WHERE s.session_id = stuck.session_id
+      RETURNING s.session_id, s.sgc_id
     ), freed AS (
       DELETE FROM server_ports WHERE session_id IN (SELECT session_id FROM lost)
     ), events AS (
