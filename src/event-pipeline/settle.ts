@@ -10,12 +10,22 @@ import { idsOf, type EventMessage } from "../events/messages.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { OncePer } from "../util/rate-limit.ts";
+import { backoff, sleep } from "../util/time.ts";
 import type { Announcer } from "./announcer.ts";
 import type { EventCounters } from "./counters.ts";
 
 // A deleted host heartbeats every 5 s for ever: one line per server per
 // 10 min says it is happening without filling the log.
 const UNKNOWN_SERVER_LOG_EVERY_MS = 10 * 60_000;
+
+// A dead-letter publish is tried 4 times, 100 ms doubling (~0.7 s in all):
+// a confirm lost to a blip goes through, and a broker that refuses longer
+// gets the message back (requeued) rather than a message held for ever.
+const DLQ_PUBLISH_TRIES = 4;
+const DLQ_RETRY_BASE_MS = 100;
+const DLQ_RETRY_CAP_MS = 1000;
+// One line a minute while dead-letter publishes fail, not one per message.
+const DLQ_FAILURE_LOG_EVERY_MS = 60_000;
 
 export interface SettlerDeps {
   acker: Acker;
@@ -27,23 +37,35 @@ export interface SettlerDeps {
 
 export class Settler {
   private readonly unknownServers = new OncePer(UNKNOWN_SERVER_LOG_EVERY_MS);
+  private readonly dlqFailures = new OncePer(DLQ_FAILURE_LOG_EVERY_MS);
 
   constructor(private readonly deps: SettlerDeps) {}
 
-  /** Sent to the dead-letter queue (or dropped there when it is full) and acked; rejected if the publish fails. */
+  /**
+   * Sent to the dead-letter queue (or dropped there when it is full) and
+   * acked. A publish that keeps failing is tried DLQ_PUBLISH_TRIES times,
+   * then the message is requeued, never rejected: an adopted queue may have
+   * no dead-letter exchange, and a reject would then drop it without a trace.
+   */
   async deadLetter(msg: AMQPMessage, reason: string, attempts: number, fields: Record<string, unknown> = {}): Promise<void> {
-    try {
-      // Sent or dropped (the queue is full: counted and logged there), the
-      // message is done with.
-      await this.deps.deadLetters.send(msg, reason, attempts, fields);
-      this.deps.acker.ack(msg);
-    } catch (err) {
-      // The queue's own dead-letter arguments still route a rejected message
-      // to the DLQ, only without our reason headers (the log line has it).
-      // If the channel is gone too, the broker redelivers it and it comes
-      // here again.
-      this.deps.logger.debug("publishing to the dead-letter queue failed; rejecting instead", { error: errorMessage(err) });
-      this.deps.acker.reject(msg);
+    for (let tries = 1; ; tries++) {
+      try {
+        // Sent or dropped (the queue is full: counted and logged there), the
+        // message is done with.
+        await this.deps.deadLetters.send(msg, reason, attempts, fields);
+        this.deps.acker.ack(msg);
+        return;
+      } catch (err) {
+        // Its channel is gone: the broker redelivers it and it comes here again.
+        if (msg.channel.closed) return;
+        if (tries >= DLQ_PUBLISH_TRIES) {
+          const { allowed, suppressed } = this.dlqFailures.take("dlq");
+          if (allowed) this.deps.logger.warn("publishing to the dead-letter queue failed; message requeued to try again", { error: errorMessage(err), routing_key: msg.routingKey, held_back: suppressed });
+          this.deps.acker.requeue(msg);
+          return;
+        }
+        await sleep(backoff(tries, DLQ_RETRY_BASE_MS, DLQ_RETRY_CAP_MS));
+      }
     }
   }
 
