@@ -13,6 +13,7 @@ import { startService } from "./service.ts";
 import { Metrics } from "./metrics.ts";
 import { runCutover } from "./tools/cutover.ts";
 import { errorMessage } from "./util/errors.ts";
+import { judgeStrayRejection } from "./stray-errors.ts";
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -71,19 +72,27 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
 
-  // A stray rejection (a driver's unawaited promise when its connection
-  // dies) must not take the process down with everything in flight: say so,
-  // count it, carry on. Messages are only acked after their work is done, so
-  // nothing is lost either way.
+  // A stray rejection: a known driver trap (src/stray-errors.ts) is logged,
+  // counted and lived with; anything else drains the process and exits 1 so
+  // its supervisor starts a fresh one. Messages are acked only after their
+  // work is done, so nothing is lost either way.
   const metrics = new Metrics();
+  let exitCode = 0;
   process.on("unhandledRejection", (reason) => {
-    metrics.inc("manman_unhandled_errors_total", "stray errors logged instead of crashing the process");
-    logger.error("unhandled rejection; carrying on", { error: errorMessage(reason) });
+    const verdict = judgeStrayRejection(reason);
+    metrics.inc("manman_unhandled_errors_total", "promise rejections nobody handled, by verdict", { verdict });
+    if (verdict === "known_driver_trap") {
+      logger.warn("stray driver error of a lost connection; carrying on", { error: errorMessage(reason) });
+      return;
+    }
+    logger.error("unexpected error; draining and exiting 1 for the supervisor to restart", { error: errorMessage(reason) });
+    exitCode = 1;
+    controller.abort();
   });
 
   const service = await startService({ config, logger, signal: controller.signal, metrics });
   await service.stopped;
-  return 0;
+  return exitCode;
 }
 
 main(process.argv.slice(2)).then(
