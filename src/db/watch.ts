@@ -26,6 +26,10 @@ const PROBE_CAP_MS = 5000;
 // A stuck probe query is waited on through two deadlines, then replaced:
 // at most one stray SELECT 1 per ~4 s of a hung connection.
 const ABANDON_AFTER = 2;
+// A readiness answer stands for 1 s: kubelets and load balancers probe every
+// few seconds each, and one fresh connection a second at most is cheap; an
+// outage is still seen at once, since work that fails enters it.
+const READY_FOR_MS = 1000;
 
 const UP = "manman_database_up";
 const UP_HELP = "1 while the database answers";
@@ -43,6 +47,8 @@ export class DatabaseWatch {
   /** The probe query itself, which may outlive a timed-out probe, and when it was sent. */
   private query: Promise<unknown> | null = null;
   private querySentAt = 0;
+  /** When a readiness probe last got an answer. */
+  private answeredAt = -Infinity;
 
   /** `probe` runs a trivial query; best on a connection of its own (driver.ts's freshConnectionProbe, as event-pipeline/pipeline.ts does). */
   constructor(
@@ -62,8 +68,14 @@ export class DatabaseWatch {
    */
   async check(): Promise<boolean> {
     const outage = this.outage;
-    if (outage) throw new Error(`unreachable for ${Math.round((Date.now() - outage.since) / 1000)} s: ${outage.lastError}`);
+    // The reason stays in the log (said when the outage began): a public
+    // /readyz tells that the database is down, not its address or error text.
+    if (outage) throw new Error(`unreachable for ${Math.round((Date.now() - outage.since) / 1000)} s`);
+    // A probe opens a connection of its own: however often /readyz is asked,
+    // at most one probe per READY_FOR_MS.
+    if (Date.now() - this.answeredAt < READY_FOR_MS) return true;
     await this.probeOnce();
+    this.answeredAt = Date.now();
     return true;
   }
 
