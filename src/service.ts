@@ -23,6 +23,7 @@ import { startLogService } from "./log-pipeline/log-service.ts";
 import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
 import { mountLogHistory } from "./log-pipeline/log-history.ts";
 import { createObjectStore } from "./storage/create.ts";
+import { startLogArchive } from "./log-pipeline/archive.ts";
 import { backoff, sleep } from "./util/time.ts";
 import { aborted } from "./util/abort.ts";
 import { settlesWithin } from "./util/timeout.ts";
@@ -71,6 +72,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
     { name: "event_consumer", check: () => events.consumer.attached() },
     // Read lazily: the log service starts after the app exists.
     { name: "log_ingest", check: () => logs.attached() },
+    // archive: consuming, and every write going through (throws the reason)
+    { name: "log_archive", check: () => archive.check() },
   ]);
   app.get("/metrics", (c) => {
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", events.consumer.inFlight());
@@ -82,6 +85,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
   const logs = await startLogService({ config, session, app, logger, metrics, signal, grpcRoutes: history.routes });
   logIngest = logs.ingest;
+  // archive: every line, durably, to the directory or S3 the ManManV2 API reads (docs/archive.md)
+  const archive = await startLogArchive(config, { sql, session, logger, metrics, signal });
   // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)
   mountViewerPages(app);
   mountSessionViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
@@ -95,7 +100,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const stopped = (async () => {
     await aborted(signal);
     logger.info("shutting down: no new messages, draining in-flight ones");
-    await Promise.all([events.stopped, logs.stopped]);
+    await Promise.all([events.stopped, logs.stopped, archive.stopped]);
     httpStop.abort();
     await settlesWithin(http.stopped, 2000);
     await session.stop().catch(() => {});

@@ -22,6 +22,10 @@ export interface WatchDeps {
   attached(): boolean;
   isDraining(): boolean;
   reattach(): Promise<void>;
+  /** Who is watched, for the log lines ("event consumer" unless set). */
+  label?: string;
+  /** The counter of re-attachments (manman_event_consumer_reattached_total unless set). */
+  reattachedMetric?: string;
 }
 
 /**
@@ -30,6 +34,8 @@ export interface WatchDeps {
  * of state. Settles when the signal aborts.
  */
 export async function watchAttachment(w: WatchDeps): Promise<void> {
+  const label = w.label ?? "event consumer";
+  const metric = w.reattachedMetric ?? "manman_event_consumer_reattached_total";
   let detachedSince = 0;
   let failures = 0;
   let nextTry = 0;
@@ -46,18 +52,18 @@ export async function watchAttachment(w: WatchDeps): Promise<void> {
       nextTry = 0;
       // A lost connection has its own log line; a lost channel on a live
       // connection (consumer_timeout, queue deleted) gets this one.
-      if (!w.session.closed) w.logger.warn("event consumer lost its channel; re-attaching");
+      if (!w.session.closed) w.logger.warn(`${label} lost its channel; re-attaching`);
     }
     if (w.session.closed || Date.now() < nextTry) continue;
     try {
       await w.reattach();
-      w.metrics.inc("manman_event_consumer_reattached_total", "times the event consumer was attached again after losing its channel or connection");
-      w.logger.info("event consumer attached again", { detached_ms: Date.now() - detachedSince });
+      w.metrics.inc(metric, `times the ${label} was attached again after losing its channel or connection`);
+      w.logger.info(`${label} attached again`, { detached_ms: Date.now() - detachedSince });
       detachedSince = 0;
     } catch (err) {
       failures++;
       nextTry = Date.now() + backoff(failures, 1000, 30_000);
-      if (failures === 1) w.logger.warn("re-attaching the event consumer failed; retrying", { error: errorMessage(err) });
+      if (failures === 1) w.logger.warn(`re-attaching the ${label} failed; retrying`, { error: errorMessage(err) });
     }
   }
 }

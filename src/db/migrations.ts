@@ -185,4 +185,25 @@ $fn$ LANGUAGE plpgsql;
       END $do$;
     `,
   },
+  {
+    id: "0004_log_archive_parts",
+    scope: "processor",
+    // The log archive's part numbers (issue 10): one row per (session, UTC
+    // minute) holding how many parts have been handed out. Replicas may hold
+    // lines of the same minute at once, and log_references (the API's table)
+    // has no unique key to arbitrate, so a part is claimed here with one
+    // INSERT ... ON CONFLICT DO UPDATE, which serialises concurrent claims
+    // on the primary key: no two writers ever get the same number, with no
+    // transaction held open. No foreign key to sessions: the API owns that
+    // table's catalog; the archive's maintenance prunes old rows instead.
+    sql: `
+      CREATE TABLE IF NOT EXISTS processor_log_archive_parts (
+        session_id       BIGINT NOT NULL,
+        minute_timestamp TIMESTAMP NOT NULL,
+        parts            INT NOT NULL,
+        PRIMARY KEY (session_id, minute_timestamp)
+      );
+      CREATE INDEX IF NOT EXISTS processor_log_archive_parts_minute ON processor_log_archive_parts (minute_timestamp);
+    `,
+  },
 ];

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll } from "bun:test";
 import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
@@ -28,6 +30,8 @@ export function testConfig(vhost: TestVhost, db: TestDatabase, env: Record<strin
     HEALTH_CHECK_PORT: "0",
     GRPC_PORT: "0",
     LOG_LEVEL: "debug",
+    // The log archive writes here unless a test says otherwise (not ./data in the repository).
+    LOG_ARCHIVE_DIR: join(tmpdir(), `manman-test-archive-${process.pid}`),
     ...env,
   });
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));

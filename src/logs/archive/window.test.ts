@@ -61,6 +61,18 @@ describe("PendingWindows", () => {
     expect(w.take({ sessionId: 1, minuteMs: M })!.handles).toEqual([2]);
   });
 
+  test("a window is also due once its first line has been held long enough, whatever its minute", () => {
+    const w = new PendingWindows<number>();
+    const now = M + 10_000;
+    w.add(line(1, M + 3_600_000), 1, now); // a host clock an hour ahead
+    w.add(line(1, M + 3_600_001), 2, now + 50_000);
+    w.add(line(2, M), 3); // no arrival time: never held too long
+    expect(w.heldLongerThan(now + 74_999, 75_000)).toEqual([]);
+    expect(w.heldLongerThan(now + 75_000, 75_000)).toEqual([{ sessionId: 1, minuteMs: M + 3_600_000 }]);
+    expect(w.take({ sessionId: 1, minuteMs: M + 3_600_000 })!.handles).toEqual([1, 2]);
+    expect(w.heldLongerThan(now + 1e9, 75_000)).toEqual([]);
+  });
+
   test("ofSession lists only that session's windows", () => {
     const w = new PendingWindows<number>();
     w.add(line(1, M + 60_000), 1);

@@ -45,6 +45,8 @@ interface Window<H> extends WindowId {
   startTime: number;
   endTime: number;
   source: string | null;
+  /** Wall-clock ms of the first add (the `now` given to add), NaN when not given. */
+  firstAddedAt: number;
 }
 
 const keyOf = (sessionId: number, minuteMs: number) => `${sessionId}/${minuteMs}`;
@@ -64,8 +66,11 @@ export class PendingWindows<H> {
     return this.#windows.size;
   }
 
-  /** Adds a line to its (session, minute) window; returns that window's id. */
-  add(line: PendingLine, handle: H): WindowId {
+  /**
+   * Adds a line to its (session, minute) window; returns that window's id.
+   * `now` (wall-clock ms) is remembered for the window's first line, for heldLongerThan.
+   */
+  add(line: PendingLine, handle: H, now = NaN): WindowId {
     // Every reader of the archive takes years 0000-9999 (see clampTimestamp).
     const timestamp = clampTimestamp(line.timestamp);
     const stored: ArchivedLine = timestamp === line.timestamp ? line : { ...line, timestamp };
@@ -73,7 +78,7 @@ export class PendingWindows<H> {
     const key = keyOf(line.sessionId, minuteMs);
     let w = this.#windows.get(key);
     if (!w) {
-      w = { sessionId: line.sessionId, minuteMs, lines: [], handles: [], inOrder: true, startTime: timestamp, endTime: timestamp, source: line.source };
+      w = { sessionId: line.sessionId, minuteMs, lines: [], handles: [], inOrder: true, startTime: timestamp, endTime: timestamp, source: line.source, firstAddedAt: now };
       this.#windows.set(key, w);
     }
     if (timestamp < w.endTime) w.inOrder = false;
@@ -90,6 +95,19 @@ export class PendingWindows<H> {
   due(now: number, graceMs: number): WindowId[] {
     const out: WindowId[] = [];
     for (const w of this.#windows.values()) if (w.minuteMs + MINUTE_MS + graceMs <= now) out.push(idOf(w));
+    return out.sort(oldestFirst);
+  }
+
+  /**
+   * Windows whose first line arrived at least `maxHoldMs` before `now`,
+   * whatever their minute: a host clock running ahead dates lines in a
+   * minute that has not ended yet, and holding them until it does could
+   * outlast the broker's consumer_timeout. Windows added without a time are
+   * never returned.
+   */
+  heldLongerThan(now: number, maxHoldMs: number): WindowId[] {
+    const out: WindowId[] = [];
+    for (const w of this.#windows.values()) if (w.firstAddedAt + maxHoldMs <= now) out.push(idOf(w));
     return out.sort(oldestFirst);
   }
 

@@ -1,0 +1,214 @@
+/**
+ * The log archive, wired (issue 10; docs/archive.md): the durable queue
+ * (amqp/archive-queue.ts) → decode (logs/decode.ts) → minute windows
+ * (logs/archive/window.ts) → the writer (archive-writer.ts) → bulk acks
+ * (amqp/acker.ts), with the housekeeping (archive-maintenance.ts) beside it.
+ *
+ * A window is written when its minute ended LOG_ARCHIVE_GRACE_SECONDS ago,
+ * when its session is seen in a terminal state (asked once a tick,
+ * archive-sessions.ts), when its first line has been held a minute plus
+ * the grace whatever its timestamps say (a host clock running ahead), early
+ * when more than half the held-line bound is waiting, and at shutdown. At
+ * most MAX_WRITES are written at a time; the rest wait their turn, unacked.
+ */
+import type { AMQPMessage } from "@cloudamqp/amqp-client";
+import { Acker } from "../amqp/acker.ts";
+import { consumeArchiveQueue, MAX_PREFETCH } from "../amqp/archive-queue.ts";
+import type { BrokerSession } from "../amqp/connection.ts";
+import type { Config } from "../config.ts";
+import type { Sql } from "../db/pool.ts";
+import { isTerminal, type SessionState } from "../events/session-machine.ts";
+import type { Logger } from "../log.ts";
+import { PendingWindows, type TakenWindow, type WindowId } from "../logs/archive/window.ts";
+import { decodeLogLine } from "../logs/decode.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ObjectStore } from "../storage/store.ts";
+import { aborted } from "../util/abort.ts";
+import { errorMessage } from "../util/errors.ts";
+import { OncePer } from "../util/rate-limit.ts";
+import { sleep } from "../util/time.ts";
+import { settlesWithin } from "../util/timeout.ts";
+import { runArchiveMaintenance } from "./archive-maintenance.ts";
+import { ArchiveCounters, type Trigger } from "./archive-metrics.ts";
+import { ArchiveSessions } from "./archive-sessions.ts";
+import { ArchiveWriter, type Held } from "./archive-writer.ts";
+import { MalformedWarnings } from "./line-intake.ts";
+
+// 1 s: how soon an ended session's minutes are written and figures reach
+// /metrics; one small SELECT of the sessions held, against a 15 s grace.
+const TICK_MS = 1_000;
+// 4 writes at once: each holds one database connection at a time (the pool,
+// DB_POOL_MAX 10 by default, is shared with the event pipeline) and gzips
+// on one of libuv's 4 threads; four keep a store's latency hidden without
+// letting an outage multiply retries.
+const MAX_WRITES = 4;
+// Once a window's first line is this much older than the grace, it is
+// written whatever its minute: the most a correct clock would have held it.
+const HELD_TOO_LONG_MS = 60_000;
+// One warning per session per minute about lines of a session that does not exist.
+const UNKNOWN_WARN_EVERY_MS = 60_000;
+
+export interface LogArchiverOptions {
+  config: Pick<Config, "logArchiveGraceSeconds" | "logArchiveMaxPendingLines" | "logArchiveRetentionDays" | "logLineMaxBytes" | "shutdownTimeoutSeconds" | "postgresUrl">;
+  sql: Sql;
+  session: BrokerSession;
+  store: ObjectStore;
+  logger: Logger;
+  metrics: Metrics;
+  signal: AbortSignal;
+}
+
+export interface LogArchiver {
+  /** Readiness: true while consuming with every write going through; throws the reason otherwise. */
+  check(): boolean;
+  /** Lines received and not yet acked. */
+  pendingLines(): number;
+  /** Settles once held lines are written (or SHUTDOWN_TIMEOUT_SECONDS passed) and acked. */
+  stopped: Promise<void>;
+}
+
+export async function startLogArchiver(options: LogArchiverOptions): Promise<LogArchiver> {
+  const { config, sql, store, metrics, signal } = options;
+  const log = options.logger.child({ component: "log_archive" });
+  const prefetch = Math.min(config.logArchiveMaxPendingLines, MAX_PREFETCH);
+  // Cut early at half the bound, down to a quarter (toCutEarly's low
+  // water): the other half of the broker's window keeps lines coming while
+  // the cut is written, so the consumer never stalls at the prefetch limit.
+  const cutAt = Math.floor(prefetch / 2);
+  const graceMs = config.logArchiveGraceSeconds * 1000;
+  const hardStop = new AbortController();
+  let draining = false;
+  const counters = new ArchiveCounters();
+  const sessions = new ArchiveSessions(sql, (status) => isTerminal(status as SessionState));
+  const writer = new ArchiveWriter({ sql, store, sessions, counters, logger: log, signal: hardStop.signal, draining: () => draining });
+  const windows = new PendingWindows<Held>();
+  // ~10% of the window per multiple-ack (RabbitMQ's guidance; acker.ts).
+  const acker = new Acker({ batch: Math.ceil(prefetch / 10) });
+  const warnings = new MalformedWarnings(log, TICK_MS);
+  const unknownWarned = new OncePer(UNKNOWN_WARN_EVERY_MS);
+  const waiting: { window: TakenWindow<Held>; trigger: Trigger }[] = [];
+  let writing = 0;
+  let inWrites = 0; // lines taken from the windows and not yet settled
+  let pumpSoon: ReturnType<typeof setTimeout> | undefined;
+  let idle: (() => void) | undefined;
+
+  function onMessage(msg: AMQPMessage): void {
+    const held: Held = { deliveryTag: msg.deliveryTag, channel: msg.channel, redelivered: msg.redelivered };
+    const r = decodeLogLine(msg.body, config.logLineMaxBytes);
+    if (!r.ok) {
+      // Undecodable: nothing to archive, and holding it would block nobody
+      // but itself; acked, counted and logged (at most once a second).
+      counters.malformed++;
+      warnings.skipped(msg.routingKey, r.reason);
+      acker.ack(held);
+      return;
+    }
+    const { sessionId, timestamp, source, message } = r.line;
+    windows.add({ sessionId, timestamp, source, message }, held, Date.now());
+    if ((windows.pendingLines > cutAt || draining) && !pumpSoon) pumpSoon = setTimeout(pump, 0);
+  }
+
+  function take(ids: WindowId[], trigger: Trigger): void {
+    for (const id of ids) {
+      const window = windows.take(id);
+      if (!window) continue;
+      inWrites += window.count;
+      waiting.push({ window, trigger });
+    }
+  }
+
+  function pump(): void {
+    clearTimeout(pumpSoon);
+    pumpSoon = undefined;
+    const now = Date.now();
+    if (draining) take(windows.all(), "shutdown");
+    take(windows.due(now, graceMs), "minute_ended");
+    const held = new Set(windows.all().map((w) => w.sessionId));
+    for (const id of sessions.book.ended(held)) take(windows.ofSession(id), "session_ended");
+    take(windows.heldLongerThan(now, HELD_TOO_LONG_MS + graceMs), "held_too_long");
+    take(windows.toCutEarly(cutAt), "early");
+    while (writing < MAX_WRITES && waiting.length > 0) void run(waiting.shift()!);
+  }
+
+  async function run({ window, trigger }: { window: TakenWindow<Held>; trigger: Trigger }): Promise<void> {
+    writing++;
+    try {
+      const result = await writer.write(window);
+      if (result.kind === "archived") {
+        for (const h of window.handles) acker.ack(h);
+        counters.archivedLines += window.count;
+        counters.objects[trigger]++;
+      } else if (result.kind === "unknown_session") {
+        for (const h of window.handles) acker.ack(h);
+        counters.unknownSession += window.count;
+        const warn = unknownWarned.take(window.sessionId);
+        if (warn.allowed) {
+          log.warn("dropped log lines of a session that does not exist", { session_id: window.sessionId, lines: window.count, missing_for_ms: result.missingForMs, also_dropped_since_last: warn.suppressed });
+        }
+      } else if (result.kind === "given_back") {
+        // Their channel closed: lines on it come again; any on an open channel wait for the next part.
+        result.lines.forEach((l, i) => windows.add({ ...l, sessionId: window.sessionId }, result.handles[i]!, Date.now()));
+      }
+    } catch (err) {
+      // Not expected (the writer retries everything it can); the lines stay
+      // unacked and come back when the channel closes.
+      log.error("unexpected failure writing an archive object; its lines will be redelivered", { session_id: window.sessionId, error: errorMessage(err) });
+    } finally {
+      inWrites -= window.count;
+      writing--;
+      if (!hardStop.signal.aborted) pump();
+      if (writing === 0 && waiting.length === 0) idle?.();
+    }
+  }
+
+  const queue = await consumeArchiveQueue({ session: options.session, prefetch, onMessage, logger: log, metrics, signal });
+  const publish = () => counters.publish(metrics, { pendingLines: windows.pendingLines + inWrites, attached: queue.attached(), writesFailing: writer.health.failing });
+
+  const ticking = (async () => {
+    while (!signal.aborted) {
+      await sleep(TICK_MS, signal).catch(() => {});
+      if (signal.aborted) break;
+      const held = new Set(windows.all().map((w) => w.sessionId));
+      await sessions.refresh(held, Date.now()).catch((err) => log.debug("could not read the sessions of held lines", { error: errorMessage(err) }));
+      pump();
+      warnings.summarise();
+      publish();
+    }
+  })();
+  const maintenance = runArchiveMaintenance(
+    { sql, databaseUrl: config.postgresUrl, store, counters, logger: log, retentionDays: config.logArchiveRetentionDays },
+    signal,
+  );
+
+  const stopped = (async () => {
+    await aborted(signal);
+    await queue.stopConsuming();
+    await ticking;
+    draining = true;
+    pump();
+    const allWritten = new Promise<void>((resolve) => {
+      idle = resolve;
+      if (writing === 0 && waiting.length === 0) resolve();
+    });
+    if (inWrites > 0) log.info("writing held log lines to the archive before stopping", { lines: inWrites });
+    if (!(await settlesWithin(allWritten, config.shutdownTimeoutSeconds * 1000))) {
+      log.warn("archive drain deadline passed; unwritten lines stay unacked and will be redelivered", { lines: inWrites + windows.pendingLines });
+      hardStop.abort();
+      await settlesWithin(allWritten, 5_000);
+    }
+    acker.flushAll();
+    await Promise.all([queue.stopped, settlesWithin(maintenance, 5_000)]);
+    publish();
+  })();
+
+  return {
+    check: () => {
+      if (!queue.attached()) throw new Error("not consuming the archive queue");
+      const problem = writer.health.problem();
+      if (problem) throw new Error(problem);
+      return true;
+    },
+    pendingLines: () => windows.pendingLines + inWrites,
+    stopped,
+  };
+}
