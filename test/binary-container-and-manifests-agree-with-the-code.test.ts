@@ -59,10 +59,24 @@ describe("Containerfile", () => {
     expect(user!.split(":")[0]).not.toMatch(/^(0|root)$/);
   });
 
-  test("the runtime stage copies only the binary", () => {
+  test("the runtime stage copies only the binary and the log archive's empty directory", () => {
     const runtime = containerfile.slice(containerfile.lastIndexOf("\nFROM "));
     const copies = [...runtime.matchAll(/^COPY\s+(.*)$/gm)].map((m) => m[1]);
-    expect(copies).toEqual(["--from=build /src/dist/manman-processor /usr/local/bin/manman-processor"]);
+    expect(copies).toEqual([
+      "--from=build /src/dist/manman-processor /usr/local/bin/manman-processor",
+      "--from=build --chown=65532:65532 /out/var/lib/manman-processor /var/lib/manman-processor",
+    ]);
+  });
+
+  test("LOG_ARCHIVE_DIR is a directory the build creates, owned by the user the service runs as", () => {
+    const runtime = containerfile.slice(containerfile.lastIndexOf("\nFROM "));
+    const env = runtime.match(/^ENV\s+LOG_ARCHIVE_DIR=(\S+)$/m)?.[1];
+    expect(env).toBe("/var/lib/manman-processor/log-archive");
+    expect(settingNames).toContain("LOG_ARCHIVE_DIR");
+    const build = containerfile.slice(0, containerfile.lastIndexOf("\nFROM "));
+    expect(build).toMatch(new RegExp(`^RUN mkdir -p /out${env}$`, "m"));
+    const owner = runtime.match(/^COPY\s+--from=build\s+--chown=(\S+)\s+\/out\/var\/lib\/manman-processor\s+\/var\/lib\/manman-processor$/m)?.[1];
+    expect(owner).toBe(runtime.match(/^USER\s+(\S+)/m)?.[1]);
   });
 });
 

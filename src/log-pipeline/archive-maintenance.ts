@@ -54,7 +54,7 @@ const PRUNE_PARTS_AFTER_S = 24 * 3600;
 const LOCK_TIMEOUT_MS = 2_000;
 // "manmanlogarc" shortened to 64 bits, as migrate.ts's key spells "manman";
 // different from it, so a migration never waits for housekeeping.
-const LOCK_KEY = 0x6d6d6c6f67617263n;
+export const LOCK_KEY = 0x6d6d6c6f67617263n;
 
 export interface MaintenanceDeps {
   sql: Sql;

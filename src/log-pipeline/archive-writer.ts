@@ -17,6 +17,10 @@
  * upstream or by a crash) makes the writer drop its row and claim again. An
  * object is never rewritten.
  *
+ * A session with no row yet ends the write at once (`not_yet`): the
+ * archiver puts the lines back and tries again on a later tick, until the
+ * core's SessionBook says to drop them (logs/archive/sessions.ts).
+ *
  * The write stops early, without acking, when the lines' channel has closed
  * (the broker has requeued them: they will come again, so the row and
  * object are removed and the lines forgotten) or when shutdown's deadline
@@ -52,6 +56,8 @@ export interface Held {
 export type WriteResult =
   | { kind: "archived"; part: number }
   | { kind: "unknown_session"; missingForMs: number }
+  /** The session has no row yet: the lines go back to the windows and are tried again on a later tick. */
+  | { kind: "not_yet" }
   /** The channel of some lines closed first: these (on open channels) go back to the windows. */
   | { kind: "given_back"; lines: ArchivedLine[]; handles: Held[] }
   /** Shutdown's deadline passed: nothing acked, the broker redelivers. */
@@ -59,10 +65,9 @@ export type WriteResult =
 
 // Backoff 250 ms doubling to 5 s: a store or database back from an outage
 // is used again within 5 s, while a handful of writers retrying cost the
-// outage nothing. Waiting for a missing session: 2 s between lookups.
+// outage nothing.
 const RETRY_BASE_MS = 250;
 const RETRY_CAP_MS = 5_000;
-const MISSING_SESSION_RETRY_MS = 2_000;
 // One warning per failing step per 30 s, however many writes fail.
 const WARN_EVERY_MS = 30_000;
 // A session's foreign key: its row is gone (deleted sessions take their log rows with them).
@@ -137,11 +142,9 @@ export class ArchiveWriter {
           if (sgcId === undefined) {
             const found = await sessions.resolve(w.sessionId, Date.now());
             if (found.kind === "drop") return { kind: "unknown_session", missingForMs: found.missingForMs };
-            if (found.kind === "wait") {
-              if (this.deps.draining()) return { kind: "abandoned" };
-              await sleep(MISSING_SESSION_RETRY_MS, signal).catch(() => {});
-              continue;
-            }
+            // Not found yet: back to the windows for a later tick rather
+            // than waiting here and holding one of the few write slots.
+            if (found.kind === "wait") return this.deps.draining() ? { kind: "abandoned" } : { kind: "not_yet" };
             sgcId = found.fact.sgcId;
           }
           const minute: MinuteOf = { sessionId: w.sessionId, sgcId, minuteMs: w.minuteMs };

@@ -42,9 +42,13 @@ const TICK_MS = 1_000;
 // on one of libuv's 4 threads; four keep a store's latency hidden without
 // letting an outage multiply retries.
 const MAX_WRITES = 4;
-// Once a window's first line is this much older than the grace, it is
-// written whatever its minute: the most a correct clock would have held it.
+// A window is written once its first line has been held a minute plus the
+// grace (the most a correct clock would hold it), whatever its minute says,
+// and never later than 10 minutes: RabbitMQ takes back every line of a
+// channel with a delivery unacked past consumer_timeout (30 min by
+// default, often set lower), and a write may still need retries after that.
 const HELD_TOO_LONG_MS = 60_000;
+const MAX_HOLD_MS = 10 * 60_000;
 // One warning per session per minute about lines of a session that does not exist.
 const UNKNOWN_WARN_EVERY_MS = 60_000;
 
@@ -105,7 +109,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
     }
     const { sessionId, timestamp, source, message } = r.line;
     windows.add({ sessionId, timestamp, source, message }, held, Date.now());
-    if ((windows.pendingLines > cutAt || draining) && !pumpSoon) pumpSoon = setTimeout(pump, 0);
+    if ((windows.pendingLines > cutAt || draining) && !pumpSoon) pumpSoon = setTimeout(() => pump(), 0);
   }
 
   function take(ids: WindowId[], trigger: Trigger): void {
@@ -117,15 +121,23 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
     }
   }
 
-  function pump(): void {
+  /**
+   * Takes what is due and starts writes. The time-based checks run once a
+   * tick (`full`), not after every write: a backlog of old lines (after an
+   * outage) is all due at once, and taking it after each write would cut
+   * it into one small part per write instead of one per minute per tick.
+   */
+  function pump(full = draining): void {
     clearTimeout(pumpSoon);
     pumpSoon = undefined;
-    const now = Date.now();
-    if (draining) take(windows.all(), "shutdown");
-    take(windows.due(now, graceMs), "minute_ended");
-    const held = new Set(windows.all().map((w) => w.sessionId));
-    for (const id of sessions.book.ended(held)) take(windows.ofSession(id), "session_ended");
-    take(windows.heldLongerThan(now, HELD_TOO_LONG_MS + graceMs), "held_too_long");
+    if (full) {
+      const now = Date.now();
+      if (draining) take(windows.all(), "shutdown");
+      take(windows.due(now, graceMs), "minute_ended");
+      const held = new Set(windows.all().map((w) => w.sessionId));
+      for (const id of sessions.book.ended(held)) take(windows.ofSession(id), "session_ended");
+      take(windows.heldLongerThan(now, Math.min(HELD_TOO_LONG_MS + graceMs, MAX_HOLD_MS)), "held_too_long");
+    }
     take(windows.toCutEarly(cutAt), "early");
     while (writing < MAX_WRITES && waiting.length > 0) void run(waiting.shift()!);
   }
@@ -148,6 +160,8 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       } else if (result.kind === "given_back") {
         // Their channel closed: lines on it come again; any on an open channel wait for the next part.
         result.lines.forEach((l, i) => windows.add({ ...l, sessionId: window.sessionId }, result.handles[i]!, Date.now()));
+      } else if (result.kind === "not_yet") {
+        window.lines.forEach((l, i) => windows.add({ ...l, sessionId: window.sessionId }, window.handles[i]!, Date.now()));
       }
     } catch (err) {
       // Not expected (the writer retries everything it can); the lines stay
@@ -170,7 +184,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       if (signal.aborted) break;
       const held = new Set(windows.all().map((w) => w.sessionId));
       await sessions.refresh(held, Date.now()).catch((err) => log.debug("could not read the sessions of held lines", { error: errorMessage(err) }));
-      pump();
+      pump(true);
       warnings.summarise();
       publish();
     }
@@ -185,7 +199,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
     await queue.stopConsuming();
     await ticking;
     draining = true;
-    pump();
+    pump(true);
     const allWritten = new Promise<void>((resolve) => {
       idle = resolve;
       if (writing === 0 && waiting.length === 0) resolve();

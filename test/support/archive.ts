@@ -7,7 +7,9 @@
  * and returned as their text. Plus a publisher of session log lines.
  */
 import { readFile } from "node:fs/promises";
+import { AMQPClient } from "@cloudamqp/amqp-client";
 import type postgres from "postgres";
+import { ARCHIVE_BINDING, ARCHIVE_EXCHANGE, ARCHIVE_QUEUE } from "../../src/amqp/archive-queue.ts";
 import { parseLines, type ArchivedLine } from "../../src/logs/archive/format.ts";
 import type { BrokerPeer } from "./processor.ts";
 import { s3Request, type S3TestServer } from "./s3.ts";
@@ -118,4 +120,52 @@ export function keys(lines: readonly ArchivedLine[]): string[] {
 export async function completeLines(sql: postgres.Sql, sessionIds: readonly number[]): Promise<number> {
   const [r] = await sql`SELECT coalesce(sum(line_count), 0)::int AS n FROM log_references WHERE session_id = ANY(${sessionIds as number[]}) AND state = 'complete'`;
   return Number(r!.n);
+}
+
+export type TestLine = ArchivedLine & { sessionId: number };
+
+/** `perSession` lines for each session, `stepMs` apart from `startMs`, messages unique across the run. */
+export function makeLines(sessionIds: readonly number[], perSession: number, startMs: number, stepMs: number, tag = "l"): TestLine[] {
+  const out: TestLine[] = [];
+  for (let i = 0; i < perSession; i++) {
+    for (const id of sessionIds) out.push({ sessionId: id, timestamp: startMs + i * stepMs, source: i % 3 === 0 ? "stderr" : "stdout", message: `${tag} ${id}/${i}` });
+  }
+  return out;
+}
+
+/** Every line the API returns for these sessions (complete rows only), duplicates included. */
+export async function apiLinesOf(sql: postgres.Sql, sessionIds: readonly number[], source: ObjectSource = {}): Promise<ArchivedLine[]> {
+  const all: ArchivedLine[] = [];
+  for (const id of sessionIds) all.push(...(await apiHistoricalLines(sql, id, source)));
+  return all;
+}
+
+/**
+ * The archive queue as the processor declares it (src/amqp/archive-queue.ts),
+ * made before any processor runs, as on a live broker, so lines published
+ * first are kept for it.
+ */
+export async function declareArchiveQueueFirst(url: string): Promise<void> {
+  const client = new AMQPClient(url);
+  await client.connect();
+  try {
+    const ch = await client.channel();
+    await ch.exchangeDeclare(ARCHIVE_EXCHANGE, "topic", { durable: true });
+    await ch.queueDeclare(ARCHIVE_QUEUE, { durable: true });
+    await ch.queueBind(ARCHIVE_QUEUE, ARCHIVE_EXCHANGE, ARCHIVE_BINDING);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Messages ready and unacked in the archive queue (management-free: a passive declare counts ready ones only). */
+export async function archiveQueueReady(url: string): Promise<number> {
+  const client = new AMQPClient(url);
+  await client.connect();
+  try {
+    const ch = await client.channel();
+    return (await ch.queueDeclare(ARCHIVE_QUEUE, { passive: true })).messageCount;
+  } finally {
+    await client.close();
+  }
 }
