@@ -1,5 +1,5 @@
 /**
- * Connect-Web clients for the two services on this origin, and the access
+ * Connect-Web clients for the three services on this origin, and the access
  * token: asked for once when the server answers UNAUTHENTICATED, kept in
  * sessionStorage (this tab only, gone when it closes), sent as a bearer token.
  */
@@ -7,6 +7,8 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { LogProcessor } from "../../gen/manman/v1/log_processor_pb.ts";
 import { SessionViewer } from "../../gen/manman/processor/v1/sessions_pb.ts";
+import { LogHistory, ReadDirection } from "../../gen/manman/processor/v1/log_history_pb.ts";
+import type { ReadHistory } from "./history.ts";
 import { onAbort } from "../../util/abort.ts";
 
 const TOKEN_KEY = "manman.logAccessToken";
@@ -33,6 +35,26 @@ const bearer: Interceptor = (next) => (req) => {
 const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [bearer] });
 export const logs: Client<typeof LogProcessor> = createClient(LogProcessor, transport);
 export const sessions: Client<typeof SessionViewer> = createClient(SessionViewer, transport);
+export const history: Client<typeof LogHistory> = createClient(LogHistory, transport);
+
+/** One session's archive as history.ts reads it. */
+export function readHistory(sessionId: bigint): ReadHistory {
+  return async ({ cursor, fromTimestamp, backward, limit }) => {
+    const start =
+      cursor !== undefined
+        ? { case: "cursor" as const, value: cursor }
+        : fromTimestamp !== undefined
+          ? { case: "fromTimestamp" as const, value: BigInt(fromTimestamp) }
+          : { case: undefined };
+    const res = await history.readSessionLogs({ sessionId, start, limit, direction: backward ? ReadDirection.BACKWARD : ReadDirection.FORWARD });
+    return {
+      lines: res.lines.map((l) => ({ timestamp: Number(l.timestamp), source: l.source, message: l.message })),
+      nextCursor: res.nextCursor,
+      prevCursor: res.prevCursor,
+      hasMore: res.hasMore,
+    };
+  };
+}
 
 export function isUnauthenticated(err: unknown): boolean {
   return ConnectError.from(err).code === Code.Unauthenticated;

@@ -31,19 +31,34 @@ export interface Filter {
 
 export const ALL_SOURCES: Filter = { sources: new Set(SOURCES), query: "" };
 
+/** Shown lines inserted (delta > 0) or removed (delta < 0) at a shown index: the view keeps the reader's place by them. */
+export interface Shift {
+  at: number;
+  delta: number;
+}
+
+/**
+ * Two segments in display order: `older`, lines read from the archive
+ * (oldest first; grown at both ends as the reader scrolls, replaced by a
+ * jump), then `newer`, the live lines and the page's notices in arrival
+ * order. The shown list is the filtered concatenation, kept as references
+ * so a page of history is one splice.
+ */
 export class LineStore {
-  private lines: ViewerLine[] = [];
-  /** Id of lines[0]. */
-  private base = 0;
+  private older: ViewerLine[] = [];
+  private newer: ViewerLine[] = [];
   private nextId = 0;
-  /** Ids of shown lines, ascending; entries before viewStart were trimmed. */
-  private view: number[] = [];
+  /** Shown lines in display order; entries before viewStart were trimmed. */
+  private view: ViewerLine[] = [];
   private viewStart = 0;
+  /** How many of the shown lines (from viewStart) belong to `older`. */
+  private shownOlder = 0;
+  private shifts: Shift[] = [];
   private filter: Filter = ALL_SOURCES;
   private needle = "";
   /** Lines dropped from the front because of the cap, since the start. */
   dropped = 0;
-  /** Shown lines dropped from the front, since the start (the page shifts its scroll by this). */
+  /** Shown lines dropped from the front, since the start. */
   droppedShown = 0;
 
   /**
@@ -53,7 +68,22 @@ export class LineStore {
   constructor(readonly cap: number) {}
 
   get size(): number {
-    return this.lines.length;
+    return this.older.length + this.newer.length;
+  }
+
+  /** Archived lines kept, and the first and last of them. */
+  get olderCount(): number {
+    return this.older.length;
+  }
+  get oldestOlder(): ViewerLine | undefined {
+    return this.older[0];
+  }
+  get newestOlder(): ViewerLine | undefined {
+    return this.older[this.older.length - 1];
+  }
+  /** Shown lines that come from the archive: the shown index where the live lines begin. */
+  get olderShownCount(): number {
+    return this.shownOlder;
   }
 
   get shownCount(): number {
@@ -62,29 +92,81 @@ export class LineStore {
 
   /** The i-th shown line (0 = oldest shown). */
   shownAt(i: number): ViewerLine {
-    return this.lines[this.view[this.viewStart + i]! - this.base]!;
+    return this.view[this.viewStart + i]!;
   }
 
   *shown(): Iterable<ViewerLine> {
-    for (let i = this.viewStart; i < this.view.length; i++) yield this.lines[this.view[i]! - this.base]!;
+    for (let i = this.viewStart; i < this.view.length; i++) yield this.view[i]!;
   }
 
-  /** Adds a line; true when the current filter shows it. */
+  /** Live lines and notices kept, in arrival order. */
+  live(): readonly ViewerLine[] {
+    return this.newer;
+  }
+
+  /** Index of the first shown line (not a notice) at or after `ms`; shownCount when none. */
+  shownIndexAt(ms: number): number {
+    for (let i = 0; i < this.shownCount; i++) {
+      const line = this.shownAt(i);
+      if (line.source !== "notice" && line.timestamp >= ms) return i;
+    }
+    return this.shownCount;
+  }
+
+  /** The shifts since the last call. */
+  takeShifts(): Shift[] {
+    const s = this.shifts;
+    this.shifts = [];
+    return s;
+  }
+
+  /** Adds a live line (or a notice) at the end; true when the current filter shows it. */
   add(line: Omit<ViewerLine, "id" | "plain">): boolean {
-    const full: ViewerLine = { ...line, id: this.nextId++, plain: stripAnsi(line.message) };
-    this.lines.push(full);
+    const full = this.make(line);
+    this.newer.push(full);
     const shown = this.matches(full);
-    if (shown) this.view.push(full.id);
-    if (this.lines.length > this.cap) this.trim(this.lines.length - this.cap + Math.floor(this.cap / 10));
-    return shown && full.id >= this.base;
+    if (shown) this.view.push(full);
+    if (this.size > this.cap) this.trim(this.size - this.cap + Math.floor(this.cap / 10));
+    return shown && this.newer[this.newer.length - 1] === full; // false when trimmed at once (a tiny cap)
+  }
+
+  /** Archived lines before every kept one (scrolling up). */
+  prependOlder(lines: readonly Omit<ViewerLine, "id" | "plain">[]): void {
+    const full = lines.map((l) => this.make(l));
+    this.older = full.concat(this.older);
+    this.insertShown(0, full);
+  }
+
+  /** Archived lines after the kept archived ones, before the live lines (towards the seam). */
+  appendOlder(lines: readonly Omit<ViewerLine, "id" | "plain">[]): void {
+    const full = lines.map((l) => this.make(l));
+    this.older.push(...full);
+    this.insertShown(this.shownOlder, full);
+  }
+
+  /** Removes and returns the archived lines at the end for which `test` holds (the seam's tail). */
+  popOlderWhile(test: (line: ViewerLine) => boolean): ViewerLine[] {
+    let n = 0;
+    while (n < this.older.length && test(this.older[this.older.length - 1 - n]!)) n++;
+    const out = this.older.splice(this.older.length - n, n);
+    this.removeShown(new Set(out));
+    return out;
+  }
+
+  /** Drops every archived line (a jump elsewhere). */
+  clearOlder(): void {
+    this.removeShown(new Set(this.older));
+    this.older = [];
   }
 
   setFilter(filter: Filter): void {
     this.filter = filter;
     this.needle = filter.query.toLowerCase();
-    this.view = [];
+    const older = this.older.filter((l) => this.matches(l));
+    this.view = older.concat(this.newer.filter((l) => this.matches(l)));
     this.viewStart = 0;
-    for (const line of this.lines) if (this.matches(line)) this.view.push(line.id);
+    this.shownOlder = older.length;
+    this.shifts = []; // every row moved: the view redraws from scratch
   }
 
   getFilter(): Filter {
@@ -93,25 +175,56 @@ export class LineStore {
 
   /** Highest sequence number received (0 when none). */
   get lastSeq(): number {
-    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i]!.seq > 0) return this.lines[i]!.seq;
+    for (let i = this.newer.length - 1; i >= 0; i--) if (this.newer[i]!.seq > 0) return this.newer[i]!.seq;
     return 0;
   }
 
-  private matches(line: ViewerLine): boolean {
+  private make(line: Omit<ViewerLine, "id" | "plain">): ViewerLine {
+    return { ...line, id: this.nextId++, plain: stripAnsi(line.message) };
+  }
+
+  /** Whether the current filter shows `line`. */
+  matches(line: ViewerLine): boolean {
     const known = (SOURCES as readonly string[]).includes(line.source);
     if (known && !this.filter.sources.has(line.source)) return false;
     if (line.source === "notice") return true;
     return this.needle === "" || line.plain.toLowerCase().includes(this.needle);
   }
 
+  private insertShown(at: number, lines: ViewerLine[]): void {
+    const shown = lines.filter((l) => this.matches(l));
+    if (shown.length === 0) return;
+    const i = this.viewStart + at;
+    this.view = this.view.slice(0, i).concat(shown, this.view.slice(i));
+    this.shownOlder += shown.length;
+    this.shifts.push({ at, delta: shown.length });
+  }
+
+  /** Removes archived lines from the shown list (they are one contiguous run of it). */
+  private removeShown(gone: Set<ViewerLine>): void {
+    if (gone.size === 0) return;
+    const from = this.view.findIndex((l, i) => i >= this.viewStart && gone.has(l));
+    if (from < 0) return;
+    let to = from;
+    while (to < this.view.length && gone.has(this.view[to]!)) to++;
+    this.view.splice(from, to - from);
+    this.shownOlder -= to - from;
+    this.shifts.push({ at: from - this.viewStart, delta: from - to });
+  }
+
   private trim(count: number): void {
-    const n = Math.min(count, this.lines.length);
-    this.lines.splice(0, n);
-    this.base += n;
+    let n = Math.min(count, this.size);
     this.dropped += n;
+    const fromOlder = Math.min(n, this.older.length);
+    const gone = new Set(this.older.splice(0, fromOlder));
+    n -= fromOlder;
+    for (const l of this.newer.splice(0, n)) gone.add(l);
     const before = this.viewStart;
-    while (this.viewStart < this.view.length && this.view[this.viewStart]! < this.base) this.viewStart++;
-    this.droppedShown += this.viewStart - before;
+    while (this.viewStart < this.view.length && gone.has(this.view[this.viewStart]!)) this.viewStart++;
+    const removed = this.viewStart - before;
+    this.shownOlder = Math.max(0, this.shownOlder - removed);
+    this.droppedShown += removed;
+    if (removed > 0) this.shifts.push({ at: 0, delta: -removed });
     if (this.viewStart > this.view.length / 2) {
       this.view = this.view.slice(this.viewStart);
       this.viewStart = 0;

@@ -1,10 +1,16 @@
 /**
- * `/sessions/:id`: one session's live log. Streams StreamSessionLogs and, on
- * any end or error, reconnects with backoff, resuming after the last
- * sequence number it kept (a new server process starts from 0: see resume.ts).
+ * `/sessions/:id`: one session's whole log: the archived history
+ * (page-history.ts, read from LogHistory as the reader scrolls up), then the
+ * live lines. Streams StreamSessionLogs and, on any end or error,
+ * reconnects with backoff, resuming after the last sequence number it kept
+ * (a new server process starts from 0: see resume.ts). Each live line
+ * passes the seam first (seam.ts), so a line both archived and still in the
+ * live buffer shows once.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { askForToken, isUnauthenticated, logs, pause, sessions, showConnection } from "./api.ts";
+import { askForToken, isUnauthenticated, logs, pause, readHistory, sessions, showConnection } from "./api.ts";
+import { wholeSessionText } from "./export.ts";
+import { PageHistory } from "./page-history.ts";
 import { LineStore, SOURCES, lineAsText, localTime } from "./lines.ts";
 import { LogView } from "./log-view.ts";
 import { SERVER_INSTANCE_HEADER } from "../../logs/server-instance.ts";
@@ -27,10 +33,17 @@ export async function logPage(sessionIdText: string): Promise<void> {
   const store = new LineStore(KEPT_LINES);
   const followButton = document.getElementById("follow") as HTMLButtonElement;
   let unseen = 0;
-  const view = new LogView(document.getElementById("log")!, store, (follow) => {
-    if (follow) unseen = 0;
-    showFollow();
-  });
+  const history = new PageHistory(sessionId, store, () => schedule());
+  const view = new LogView(
+    document.getElementById("log")!,
+    store,
+    (follow) => {
+      if (follow) unseen = 0;
+      showFollow();
+    },
+    (first, last) => history.onRange(first, last),
+  );
+  history.attach(view);
   const showFollow = () => {
     followButton.hidden = view.follow;
     followButton.textContent = unseen > 0 ? `↓ Follow (${unseen.toLocaleString()} new lines)` : "↓ Follow new lines";
@@ -42,7 +55,8 @@ export async function logPage(sessionIdText: string): Promise<void> {
     count.textContent = `${store.shownCount.toLocaleString()} of ${store.size.toLocaleString()} lines`;
   };
   wireFilters(store, view, showCount);
-  wireExport(store, sessionIdText);
+  wireExport(store, sessionIdText, sessionId);
+  void history.run();
 
   const notice = (text: string) => {
     store.add({ seq: 0, timestamp: Date.now(), source: "notice", message: text });
@@ -71,7 +85,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
     }
     current = new AbortController();
     const { after, restarted } = cursor.resume(instance);
-    if (restarted) notice("The service restarted: its log buffer starts afresh, so lines published while it was down are missing.");
+    if (restarted) notice("The service restarted: its log buffer starts afresh, so lines published while it was down are missing here; reload the page in a few minutes to read them from the archive.");
     showConnection("connecting", after > 0 ? `reconnecting after line ${after}…` : "connecting…");
     const opened = Date.now();
     // Connect sends a stream's response headers with its first message, so a
@@ -92,7 +106,9 @@ export async function logPage(sessionIdText: string): Promise<void> {
         if (arrival.kind === "duplicate") continue;
         if (arrival.renumbered) notice("The service's log buffer for this session started afresh: lines published in between may be missing.");
         if (arrival.missing > 0) notice(`${arrival.missing} lines were no longer buffered and are missing here.`);
-        const shown = store.add({ seq: Number(m.sequenceNumber), timestamp: Number(m.timestamp), source: m.source, message: m.message });
+        const line = { timestamp: Number(m.timestamp), source: m.source, message: m.message };
+        if (!history.live(line)) continue; // its archived copy is on the page already
+        const shown = store.add({ seq: Number(m.sequenceNumber), ...line });
         if (shown && !view.follow) unseen++;
         schedule();
       }
@@ -183,8 +199,13 @@ function wireFilters(store: LineStore, view: LogView, showCount: () => void): vo
   showCount();
 }
 
-/** Copy and download take exactly the lines shown (filter and search applied), as plain text. */
-function wireExport(store: LineStore, sessionId: string): void {
+/**
+ * Copy takes exactly the lines shown (filter and search applied); Download
+ * the whole session under the same filter: the archive read from its start
+ * (export.ts) joined to the live lines. If the archive cannot be read, it
+ * saves the lines the tab holds and says so on the button.
+ */
+function wireExport(store: LineStore, sessionIdText: string, sessionId: bigint): void {
   const text = () => Array.from(store.shown(), lineAsText).join("\n") + "\n";
   const copy = document.getElementById("copy") as HTMLButtonElement;
   copy.addEventListener("click", async () => {
@@ -203,18 +224,44 @@ function wireExport(store: LineStore, sessionId: string): void {
     }
     flash(copy, "Copied");
   });
-  document.getElementById("download")!.addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([text()], { type: "text/plain;charset=utf-8" }));
+  const download = document.getElementById("download") as HTMLButtonElement;
+  download.addEventListener("click", async () => {
+    if (download.disabled) return;
+    download.disabled = true;
+    download.dataset.label ??= download.textContent ?? "";
+    let parts: string[];
+    let warning: string | undefined;
+    try {
+      const session = await wholeSessionText(readHistory(sessionId), store, (n) => (download.textContent = `Reading ${n.toLocaleString()} lines…`));
+      parts = session.parts;
+      // Shown for a while on the button: the file holds log lines only.
+      if (session.behind) warning = `Archive catching up: lines before ${localTime(session.behind.to)} may be missing`;
+    } catch {
+      parts = [text()];
+      warning = "Archive unavailable: saved the lines in this tab";
+    }
+    download.textContent = download.dataset.label!;
+    download.disabled = false;
+    const url = URL.createObjectURL(new Blob(parts, { type: "text/plain;charset=utf-8" }));
     const a = document.createElement("a");
     a.href = url;
-    a.download = `session-${sessionId}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`;
+    a.download = `session-${sessionIdText}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    if (warning) flash(download, warning, WARNING_MS);
   });
 }
 
-function flash(button: HTMLButtonElement, text: string): void {
-  const old = button.textContent;
+// 1.5 s for "Copied"; 8 s for a warning, long enough to read a sentence.
+const FLASH_MS = 1500;
+const WARNING_MS = 8000;
+
+const flashing = new WeakMap<HTMLButtonElement, ReturnType<typeof setTimeout>>();
+
+/** Shows `text` on the button for a while, then its own label again (however often it is clicked meanwhile). */
+function flash(button: HTMLButtonElement, text: string, ms = FLASH_MS): void {
+  button.dataset.label ??= button.textContent ?? "";
   button.textContent = text;
-  setTimeout(() => (button.textContent = old), 1500);
+  clearTimeout(flashing.get(button));
+  flashing.set(button, setTimeout(() => (button.textContent = button.dataset.label!), ms));
 }

@@ -7,10 +7,15 @@
  * Follow: while the view is scrolled to the bottom, new lines keep it there.
  * Scrolling up pauses that; the "Follow" button (or scrolling back down)
  * resumes it.
+ *
+ * Lines inserted or removed above the reader (older history read in while
+ * scrolling up, the gap to the live lines filled, the oldest lines trimmed)
+ * move the scroll position by as many rows, so the lines under the
+ * reader's eyes stay where they are.
  */
 import { findMatches, paletteRgb, splitByRanges, type Colour, type Style } from "./ansi.ts";
 import { parseAnsi } from "./ansi.ts";
-import { localTime, type LineStore, type ViewerLine } from "./lines.ts";
+import { localTime, type LineStore, type Shift, type ViewerLine } from "./lines.ts";
 
 // Rows drawn above and below the screen, so a fast wheel turn shows no blank.
 const OVERSCAN = 30;
@@ -24,7 +29,8 @@ export class LogView {
   private rowHeight = 0;
   private scheduled = false;
   private programmaticTop = -1;
-  private droppedShown = 0;
+  /** A row to bring to the top at the next draw (a jump). */
+  private target: number | undefined;
   private readonly spacer: HTMLElement;
   private readonly rows: HTMLElement;
   private cache = new Map<number, HTMLElement>();
@@ -33,6 +39,8 @@ export class LogView {
     private readonly scroller: HTMLElement,
     private readonly store: LineStore,
     private readonly onFollowChange: (follow: boolean) => void,
+    /** After each draw: the shown indexes on screen (the page reads more history near the edges). */
+    private readonly onRange: (first: number, last: number) => void = () => {},
   ) {
     this.spacer = scroller.querySelector(".spacer")!;
     this.rows = scroller.querySelector(".rows")!;
@@ -50,7 +58,13 @@ export class LogView {
   /** The filter changed: rows move, so drop the cache. */
   refilter(): void {
     this.cache.clear();
-    this.droppedShown = this.store.droppedShown;
+    this.update();
+  }
+
+  /** Stops following and brings shown line `index` to the top. */
+  scrollToIndex(index: number): void {
+    this.target = index;
+    this.setFollow(false);
     this.update();
   }
 
@@ -83,13 +97,13 @@ export class LogView {
   private draw(): void {
     const h = this.measure();
     const count = this.store.shownCount;
-    // Lines trimmed from the top (memory cap) move everything up: keep the
-    // lines under the reader's eyes where they are.
-    const trimmed = this.store.droppedShown - this.droppedShown;
-    this.droppedShown = this.store.droppedShown;
+    const shifts = this.store.takeShifts();
     this.spacer.style.height = `${count * h}px`;
-    if (this.follow) this.scrollTo(this.scroller.scrollHeight);
-    else if (trimmed > 0) this.scrollTo(Math.max(0, this.scroller.scrollTop - trimmed * h));
+    if (this.target !== undefined) {
+      this.scrollTo(this.target * h);
+      this.target = undefined;
+    } else if (this.follow) this.scrollTo(this.scroller.scrollHeight);
+    else if (shifts.length > 0) this.keepPlace(shifts, h);
     const top = this.scroller.scrollTop;
     const first = Math.max(0, Math.floor(top / h) - OVERSCAN);
     const last = Math.min(count, Math.ceil((top + this.scroller.clientHeight) / h) + OVERSCAN);
@@ -104,6 +118,20 @@ export class LogView {
     this.cache = next;
     this.rows.style.transform = `translateY(${first * h}px)`;
     this.rows.replaceChildren(...els);
+    this.onRange(Math.floor(top / h), Math.min(count, Math.ceil((top + this.scroller.clientHeight) / h)));
+  }
+
+  /** Moves the scroll position by the rows inserted or removed above the first row on screen. */
+  private keepPlace(shifts: readonly Shift[], h: number): void {
+    const top = this.scroller.scrollTop;
+    const before = Math.floor(top / h);
+    let anchor = before;
+    for (const s of shifts) {
+      if (s.at > anchor) continue;
+      // Removed rows that include the anchor leave it at the first row after them.
+      anchor = s.delta > 0 ? anchor + s.delta : Math.max(s.at, anchor + s.delta);
+    }
+    if (anchor !== before) this.scrollTo(Math.max(0, top + (anchor - before) * h));
   }
 
   private scrollTo(top: number): void {
