@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import postgres from "postgres";
+import { UNUSED_ARCHIVE_S3 } from "./support/archive.ts";
 import { BrokerPeer, startProcessor, type RunningProcessor } from "./support/processor.ts";
 import { createVhost, waitFor, type TestDatabase, type TestVhost } from "./support/services.ts";
 import { createManManV2Database, insertBackup, insertBackupConfig, insertDeployment, insertSession } from "./support/manmanv2-schema.ts";
@@ -18,7 +19,8 @@ let peer: BrokerPeer;
 beforeAll(async () => {
   [vhost, db] = await Promise.all([createVhost("backups"), createManManV2Database("backups")]);
   sql = postgres(db.url, { max: 2, onnotice: () => {} });
-  processor = await startProcessor(vhost, db, { S3_BUCKET: "prod-backups" });
+  // S3_BUCKET also sends the log archive to S3, which needs keys; nothing is archived here.
+  processor = await startProcessor(vhost, db, { S3_BUCKET: "prod-backups", ...UNUSED_ARCHIVE_S3 });
   peer = await BrokerPeer.connect(vhost.url);
 });
 

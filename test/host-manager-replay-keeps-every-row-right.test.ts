@@ -17,6 +17,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import postgres from "postgres";
+import { UNUSED_ARCHIVE_S3 } from "./support/archive.ts";
 import { BrokerPeer, startProcessor, type RunningProcessor } from "./support/processor.ts";
 import { createVhost, waitFor, type TestDatabase, type TestVhost } from "./support/services.ts";
 import { createManManV2Database, insertBackup, insertBackupConfig, insertDeployment, insertServer, insertSession } from "./support/manmanv2-schema.ts";
@@ -104,6 +105,8 @@ beforeAll(async () => {
     STALE_CHECK_INTERVAL_SECONDS: "1",
     FORWARD_SKIP_RETRY_SECONDS: "2",
     S3_BUCKET: BUCKET,
+    // S3_BUCKET also sends the log archive to S3, which needs keys; nothing is archived here.
+    ...UNUSED_ARCHIVE_S3,
   });
   peer = await BrokerPeer.connect(vhost.url);
   hostConn = new AMQPClient(vhost.url);

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { apiLinesOf, completeLines, declareArchiveQueueFirst, keys, makeLines, publishLines } from "./support/archive.ts";
+import { apiLinesOf, archiveQueueReady, completeLines, declareArchiveQueueFirst, keys, makeLines, publishLines } from "./support/archive.ts";
 import { createManManV2Database, insertDeployment, insertSession } from "./support/manmanv2-schema.ts";
 import { BrokerPeer, startProcessor, waitFor, type RunningProcessor } from "./support/processor.ts";
 import { createVhost, type TestDatabase, type TestVhost } from "./support/services.ts";
@@ -79,4 +79,6 @@ test("a replica stopped gracefully writes the lines it holds before it exits; no
   expect(first.logs.some((l) => l.msg === "writing held log lines to the archive before stopping")).toBe(true);
   expect(first.service.metrics.get("manman_log_archive_pending_lines")).toBe(0);
   expect(keys(await apiLinesOf(sql, [id]))).toEqual(keys(lines));
+  // The acks reached the broker before the connection closed: nothing to redeliver.
+  expect(await archiveQueueReady(vhost.url)).toBe(0);
 }, 60_000);

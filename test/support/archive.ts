@@ -169,3 +169,10 @@ export async function archiveQueueReady(url: string): Promise<number> {
     await client.close();
   }
 }
+
+/**
+ * For tests that set S3_BUCKET for backups only: S3_BUCKET also sends the
+ * log archive to S3, which needs keys. Port 9 (discard) refuses at once, so
+ * the archive's start-up check fails fast (a warning) and nothing waits.
+ */
+export const UNUSED_ARCHIVE_S3 = { S3_ACCESS_KEY: "unused", S3_SECRET_KEY: "unused", S3_ENDPOINT: "http://127.0.0.1:9" } as const;
