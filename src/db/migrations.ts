@@ -206,4 +206,21 @@ $fn$ LANGUAGE plpgsql;
       CREATE INDEX IF NOT EXISTS processor_log_archive_parts_minute ON processor_log_archive_parts (minute_timestamp);
     `,
   },
+  {
+    id: "0005_outbox_commands",
+    scope: "processor",
+    // The outbox also carries commands to host managers (the backup
+    // scheduler: a backups row and its `command.host.<id>.backup` are
+    // written by one statement, so neither exists without the other). A
+    // command names its exchange (`manman`), keeps its exact body (the
+    // host's field order, which JSONB would not keep) and its AMQP
+    // properties (`expiration`). NULL in all three is an external event,
+    // published exactly as before, so existing rows need nothing.
+    sql: `
+      ALTER TABLE processor_outbox
+        ADD COLUMN IF NOT EXISTS exchange   TEXT,
+        ADD COLUMN IF NOT EXISTS body       TEXT,
+        ADD COLUMN IF NOT EXISTS properties JSONB;
+    `,
+  },
 ];

@@ -26,7 +26,7 @@ export async function claimLeftovers(sql: Sql, olderThanMs: number, leaseMs: num
       FOR UPDATE SKIP LOCKED
     ) due
     WHERE o.id = due.id
-    RETURNING o.id, o.routing_key, o.payload`) as unknown as OutboxEvent[];
+    RETURNING o.id, o.routing_key, o.payload, o.exchange, o.body, o.properties`) as unknown as OutboxEvent[];
 }
 
 /**
@@ -43,7 +43,7 @@ export async function claimDeferred(sql: Sql, ids: readonly number[], leaseMs: n
       FOR UPDATE SKIP LOCKED
     ) mine
     WHERE o.id = mine.id
-    RETURNING o.id, o.routing_key, o.payload`) as unknown as OutboxEvent[];
+    RETURNING o.id, o.routing_key, o.payload, o.exchange, o.body, o.properties`) as unknown as OutboxEvent[];
 }
 
 /** Gives claimed rows back at once (their publish failed), so the next pass can take them without waiting for the lease. */

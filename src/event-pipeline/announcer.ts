@@ -64,13 +64,20 @@ export class Announcer {
     this.deferred.confirmed();
   }
 
-  /** One confirmed publish of `e` to the external exchange. */
+  /**
+   * One confirmed publish of `e`: an event to the external exchange, or a
+   * row that names its own exchange (a host command) there, with its exact
+   * body and its properties.
+   */
   send(e: OutboxEvent): Promise<void> {
-    return this.deps.publisher.publish(this.deps.exchange, e.routing_key, renderEventBody(e.payload), { contentType: "application/json", timestamp: new Date() });
+    const body = e.body ?? renderEventBody(e.payload);
+    return this.deps.publisher.publish(e.exchange ?? this.deps.exchange, e.routing_key, body, { contentType: "application/json", timestamp: new Date(), ...e.properties });
   }
 
   count(e: OutboxEvent, path: "fast" | "relay"): void {
-    this.deps.metrics.inc("manman_external_events_published_total", "events published to the external exchange", { routing_key: e.routing_key });
+    // Commands carry a server id in their routing key: counted by exchange, so the label set stays small.
+    if (e.exchange) this.deps.metrics.inc("manman_outbox_commands_published_total", "host commands published from the outbox", { exchange: e.exchange });
+    else this.deps.metrics.inc("manman_external_events_published_total", "events published to the external exchange", { routing_key: e.routing_key });
     if (path === "relay") this.deps.metrics.inc("manman_external_events_relayed_total", "outbox events published by the relay");
   }
 

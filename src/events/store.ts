@@ -8,11 +8,21 @@
 import type { BackupState } from "./messages.ts";
 import type { SessionState } from "./session-machine.ts";
 
-/** An external event committed with its change and waiting to be published. */
+/**
+ * An outbox row: an external event committed with its change, or a command
+ * to a host manager committed with its row (the backup scheduler), waiting
+ * to be published.
+ */
 export interface OutboxEvent {
   id: number;
   routing_key: string;
   payload: Record<string, unknown>;
+  /** Null or absent: the external exchange (every event). */
+  exchange?: string | null;
+  /** The exact body; null or absent: rendered from `payload` (external.ts). */
+  body?: string | null;
+  /** AMQP properties beside the defaults (e.g. `expiration`); null or absent: none. */
+  properties?: Record<string, string> | null;
 }
 
 export interface HostChange {
