@@ -143,9 +143,17 @@ export const SETTINGS = {
   s3Bucket: { env: "S3_BUCKET", help: "bucket of backups and of the log archive (set: the archive goes to S3); completes the bucket-less s3_url real hosts report for a backup", schema: text },
   s3Region: { env: "S3_REGION", help: "S3 region, for request signing (us-east-1 when unset)", schema: text },
   s3Endpoint: { env: "S3_ENDPOINT", help: "S3-compatible endpoint URL, addressed path-style; unset = AWS", schema: text },
-  s3PublicEndpoint: { env: "S3_PUBLIC_ENDPOINT", help: "S3 endpoint as reached from outside, for pre-signed URLs handed out (accepted for compatibility)", schema: text },
+  s3PublicEndpoint: { env: "S3_PUBLIC_ENDPOINT", help: "S3 endpoint as hosts reach it: backup upload URLs are signed for it; unset = S3_ENDPOINT", schema: text },
   s3AccessKey: { env: "S3_ACCESS_KEY", help: "S3 access key", schema: text, secret: true },
   s3SecretKey: { env: "S3_SECRET_KEY", help: "S3 secret key", schema: text, secret: true },
+  // 60 s: upstream's scan period (River's backup_scan, every minute);
+  // cadences are whole minutes, so a backup starts at most one interval
+  // after it falls due. Each scan is one indexed query when nothing is due.
+  backupScanIntervalSeconds: { env: "BACKUP_SCAN_INTERVAL_SECONDS", default: "60", help: "how often due backups are looked for (one replica scans at a time) and stale ones failed", schema: int(1, 3600) },
+  // 2 h: a command and its upload URL live 1 h (the host drops an older
+  // command), and an upload the host started within that hour gets another
+  // hour to finish; a backup with no status by then will never get one.
+  backupStaleHours: { env: "BACKUP_STALE_HOURS", default: "2", help: "a backup pending or running this many hours after its creation is marked failed", schema: int(1, 24 * 30) },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

@@ -15,6 +15,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { Announcer } from "./announcer.ts";
 import { startEventConsumer, type EventConsumer } from "./consumer.ts";
+import { startBackupScheduler } from "./backup-scheduler.ts";
 import { OutboxRelay } from "./outbox-relay.ts";
 import { startStaleSweeps } from "./stale-sweeps.ts";
 
@@ -52,6 +53,8 @@ export async function startEventPipeline(config: Config, deps: EventPipelineDeps
     signal,
   );
   const relay = new OutboxRelay({ sql, announcer, logger, metrics }).run(signal);
+  // backups: scheduled backups, their commands through the outbox, and the stale backup sweep (docs/backups.md)
+  const backups = startBackupScheduler(config, { sql, announcer, logger, metrics }, signal);
   const stopped = consumer.stopped.then(() => Promise.all([sweeps.stopped, relay])).then(() => {});
-  return { database, consumer, stopped };
+  return { database, consumer, stopped: stopped.then(() => backups.stopped) };
 }
