@@ -7,7 +7,8 @@
  * start, Download saving every line), and a live session whose archive and
  * live buffer overlap inside a one-millisecond burst — history then live
  * lines, each once — and whose archive is behind the live buffer until it
- * catches up, the gap then filled.
+ * catches up, the gap then filled. Last, the archive writer's own objects
+ * (a session that ends is archived at once) read back through the page.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -109,12 +110,14 @@ const topRow = () =>
     const row = [...document.querySelectorAll<HTMLElement>(".row")].find((r) => r.getBoundingClientRect().top >= top - 1);
     return row?.querySelector(".msg")?.textContent ?? null;
   });
-/** Scrolls to the top until `expected` lines are in the page (each scroll to the top reads an older page). */
-async function scrollUpUntil(expected: string): Promise<void> {
+/** Lines kept in the page, from the count beside the filter ("1,000 of 1,000 lines"). */
+const kept = async () => Number((await count())?.split(" of ")[1]?.split(" ")[0]?.replaceAll(",", "") ?? 0);
+/** Scrolls to the top until at least `expected` lines are in the page (each scroll to the top reads an older page). */
+async function scrollUpUntil(expected: number): Promise<void> {
   await waitFor(
     async () => {
       await page.locator("#log").evaluate((el) => el.scrollTo({ top: 0 }));
-      return (await count())?.startsWith(expected);
+      return (await kept()) >= expected;
     },
     30_000,
     `${expected} lines after scrolling up`,
@@ -153,10 +156,20 @@ test("a finished session shows its whole log from the archive: newest page, olde
   // A fresh page: older pages come in as the reader scrolls up from the newest.
   await page.reload();
   await waitFor(async () => (await count())?.startsWith("1,000 of 1,000 lines"), 20_000, "the newest page again");
-  await scrollUpUntil("2,000 of 2,000 lines");
-  await scrollUpUntil("2,500 of 2,500 lines");
+  await scrollUpUntil(2000);
+  await scrollUpUntil(2500);
+  expect(await count()).toStartWith("2,500 of 2,500 lines");
   await page.locator('#history[data-state="whole"]').waitFor();
-  await waitFor(async () => (await topRow()) === "old 0", 10_000, "the first line at the top");
+  // The last page read came in above the reader, who stays where they were: scroll up once more.
+  await waitFor(
+    async () => {
+      await page.locator("#log").evaluate((el) => el.scrollTo({ top: 0 }));
+      await page.waitForTimeout(100);
+      return (await topRow()) === "old 0";
+    },
+    10_000,
+    "the first line at the top",
+  );
   expect(pageErrors).toEqual([]);
 });
 
@@ -178,8 +191,15 @@ test("a live session: history, then the live lines, each once, although they ove
   expect(await downloaded()).toEqual(expected);
   expect(await count()).toStartWith("705 of 705 lines");
   expect(await page.locator("#history").getAttribute("data-state")).toBe("whole");
-  await page.locator("#log").evaluate((el) => el.scrollTo({ top: 0 }));
-  await waitFor(async () => (await topRow()) === "live 0", 10_000, "the session's first line at the top");
+  await waitFor(
+    async () => {
+      await page.locator("#log").evaluate((el) => el.scrollTo({ top: 0 }));
+      await page.waitForTimeout(100);
+      return (await topRow()) === "live 0";
+    },
+    10_000,
+    "the session's first line at the top",
+  );
   await page.screenshot({ path: new URL("viewer-history-seam.png", OUTPUT).pathname });
 });
 
@@ -199,4 +219,25 @@ test("an archive behind the live buffer: the page says so, then fills the gap wh
   expect(await page.locator("#history").getAttribute("data-state")).toBe("whole");
   expect(await downloaded()).toEqual(all.map((l) => l.message));
   expect(pageErrors).toEqual([]);
+});
+
+test("the archive writer's own objects: a session that ended shows each line once, from the archive and the live buffer alike", async () => {
+  const sessionId = await insertSession(world.sql, SGC, "running");
+  const all = lines(300, LIVE_BASE + 10 * 60_000, "written", 100);
+  await publish(sessionId, all);
+  await buffered();
+  // The session ends: the writer archives its minutes at once (not after the hour's grace).
+  await world.sql`UPDATE sessions SET status = 'stopped', ended_at = now() WHERE session_id = ${sessionId}`;
+  await waitFor(
+    async () => {
+      const [r] = await world.sql<{ n: string | null }[]>`SELECT sum(line_count) AS n FROM log_references WHERE session_id = ${sessionId} AND state = 'complete'`;
+      return Number(r?.n ?? 0) === all.length;
+    },
+    30_000,
+    "the writer archived every line",
+  );
+  await page.goto(processor.url(`/sessions/${sessionId}`));
+  await page.locator('#history[data-state="whole"]').waitFor({ timeout: 20_000 });
+  await waitFor(async () => (await count())?.startsWith("300 of 300 lines"), 20_000, "every line once");
+  expect(await downloaded()).toEqual(all.map((l) => l.message));
 });

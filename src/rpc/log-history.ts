@@ -123,19 +123,21 @@ export function createLogHistory(deps: LogHistoryDeps): LogHistoryRpc {
         gz = await deps.store.get(key, signal);
       } catch (err) {
         if (signal.aborted) throw err;
+        const { allowed, suppressed } = warnOnce.take("storage");
+        if (allowed) log.warn("reading the log archive's storage failed", { file_path: object.filePath, error: errorMessage(err), suppressed });
         throw new ConnectError(`the log archive's storage did not answer: ${errorMessage(err)}`, Code.Unavailable);
       }
       if (!gz) return skip("missing", object);
-      let text: string;
+      let text: Buffer;
       try {
-        text = (await gunzipAsync(gz, { maxOutputLength: bounds.maxObjectBytes })).toString("utf8");
+        text = await gunzipAsync(gz, { maxOutputLength: bounds.maxObjectBytes });
       } catch (err) {
         if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
           throw new ConnectError(`archive object ${object.filePath} holds more than ${bounds.maxObjectBytes} bytes of text; not read`, Code.ResourceExhausted);
         }
         return skip("corrupt", object, errorMessage(err));
       }
-      return { lines: parseLines(text), bytes: text.length };
+      return { lines: parseLines(text.toString("utf8")), bytes: text.length };
     });
   }
 
