@@ -83,7 +83,7 @@ function mutate(msg: Record<string, unknown>, rnd: () => number, pick: <T>(xs: r
     case 7: return Uint8Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256)); // random bytes
     case 8: return enc.encode(JSON.stringify(pick([null, 42, "text", [m], true])));
     case 9: m.extra = "x".repeat(Math.floor(rnd() * 2000)); m.status = pick(["ONLINE", "paused", 3]); break;
-    case 10: m.constructor = { prototype: { bad: 1 } }; m[pick(fields)] = "__proto__"; break;
+    case 10: m["constructor"] = { prototype: { bad: 1 } } as unknown; m[pick(fields)] = "__proto__"; break;
     default: return enc.encode(JSON.stringify(m) + pick(["}", ",", "\u0000", " trailing"]));
   }
   return enc.encode(JSON.stringify(m));
