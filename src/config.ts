@@ -109,6 +109,16 @@ export const SETTINGS = {
   // its threshold (threshold + 1 s at the default); each sweep is one
   // indexed UPDATE, cheap enough to run every second.
   staleCheckIntervalSeconds: { env: "STALE_CHECK_INTERVAL_SECONDS", default: "1", help: "how often the stale sweeps run", schema: int(1, 3600) },
+  // 5 s: a deploy, drain or crash pauses event processing for about as long
+  // as a host manager's keepalive period (5 s), so a session downloading
+  // addons misses at most one keepalive and no stale threshold (10 s hosts,
+  // 30 s sessions) is reached by the failover alone. The intervals that make
+  // it up (standby check, AMQP heartbeat, database give-up) are derived
+  // from it in event-pipeline/role-timings.ts. At least 4: the heartbeat
+  // can't go below 1 s, and the broker gives a silent holder up 2-3
+  // heartbeats after its last frame.
+  failoverSeconds: { env: "FAILOVER_SECONDS", default: "5", help: "a standby replica takes over event processing within this many seconds of the active one's death", schema: int(4, 600) },
+  podName: { env: "POD_NAME", help: "this replica's name in /status and its role log lines; unset = the host name (a pod's name in Kubernetes)", schema: text },
   shutdownTimeoutSeconds: { env: "SHUTDOWN_TIMEOUT_SECONDS", default: "30", help: "longest graceful drain on SIGTERM before connections are closed", schema: int(1, 3600) },
   logBufferTtl: { env: "LOG_BUFFER_TTL", default: "180", help: "seconds a session's log buffer is kept after its last line", schema: int(1, 86_400) },
   logBufferMaxMessages: { env: "LOG_BUFFER_MAX_MESSAGES", default: "500", help: "lines kept per session", schema: int(1, 1_000_000) },

@@ -69,7 +69,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const app = createHttpApp([
     { name: "database", check: () => events.database.check() },
     { name: "broker", check: () => !session.closed },
-    { name: "event_consumer", check: () => events.consumer.attached() },
+    // replicas: active, or standing by in good order (a standby is ready: docs/replicas.md)
+    { name: "event_consumer", check: () => events.consumer.role.ready() },
     // Read lazily: the log service starts after the app exists.
     { name: "log_ingest", check: () => logs.attached() },
     // archive: consuming, and every write going through (throws the reason)
@@ -79,6 +80,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", events.consumer.inFlight());
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
+  // replicas: which one applies events, and since when
+  app.get("/status", (c) => c.json(events.consumer.role.status()));
   // history: LogHistory over the archive's rows and objects, on this app and (through the log service) on GRPC_PORT
   const access = createAccessCheck(config.logAccessTokens ?? []);
   const history = mountLogHistory(app, { sql, store: createObjectStore(config), access, logger, metrics, signal });
@@ -89,7 +92,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   const archive = await startLogArchive(config, { sql, session, logger, metrics, signal });
   // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)
   mountViewerPages(app);
-  mountSessionViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []) });
+  mountSessionViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []), instanceId: logs.instance });
 
   // HTTP stays up while the consumer drains, so probes see /readyz go 503.
   const httpStop = new AbortController();

@@ -117,10 +117,11 @@ describe("amqps:// with the deployed TLS settings", () => {
     try {
       p = await startProcessor(world.vhost, world.db, { RABBITMQ_URL: tlsUrl(), RABBITMQ_CA_CERT_PATH: caPath(), RABBITMQ_TLS_SERVER_NAME: CERT_NAME });
       await processesAMessage("over-tls");
-      // Consumer, log ingest and publisher share the processor's one
-      // connection: it is on the TLS port; the only plain one is the peer's.
+      // The processor's two connections (the event consumer's own, and the
+      // one for log ingest and publishes) are on the TLS port; the only
+      // plain one is the peer's.
       const conns = await connectionsOfTheTestVhost();
-      expect(conns.filter((c) => c.ssl).map((c) => c.port)).toEqual([tlsPort]);
+      expect(conns.filter((c) => c.ssl).map((c) => c.port)).toEqual([tlsPort, tlsPort]);
       expect(conns.filter((c) => !c.ssl)).toHaveLength(1);
     } finally {
       await p?.stop();
@@ -147,7 +148,7 @@ describe("amqps:// with the deployed TLS settings", () => {
       p = await startProcessor(world.vhost, world.db, { RABBITMQ_URL: tlsUrl(), RABBITMQ_SSL_VERIFY: "false" });
       expect(p.logs.some((l) => l.level === "warn" && String(l.msg).startsWith("RABBITMQ_SSL_VERIFY=false"))).toBe(true);
       await processesAMessage("unverified-tls");
-      expect((await connectionsOfTheTestVhost()).filter((c) => c.ssl).map((c) => c.port)).toEqual([tlsPort]);
+      expect((await connectionsOfTheTestVhost()).filter((c) => c.ssl).map((c) => c.port)).toEqual([tlsPort, tlsPort]);
     } finally {
       await p?.stop();
     }

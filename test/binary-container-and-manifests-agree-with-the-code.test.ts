@@ -33,9 +33,33 @@ interface Container {
   readinessProbe: Probe;
   startupProbe?: Probe;
 }
+interface LabelSelector {
+  matchLabels: Record<string, string>;
+}
+interface AffinityTerm {
+  weight: number;
+  podAffinityTerm: { topologyKey: string; labelSelector: LabelSelector };
+}
 const deployment = Bun.YAML.parse(read("deploy/deployment.yaml")) as {
   kind: string;
-  spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Container[] } } };
+  spec: {
+    replicas: number;
+    strategy: { type: string; rollingUpdate?: { maxUnavailable: number; maxSurge: number } };
+    selector: LabelSelector;
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        terminationGracePeriodSeconds: number;
+        containers: Container[];
+        affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: AffinityTerm[] } };
+      };
+    };
+  };
+};
+const budget = Bun.YAML.parse(read("deploy/pod-disruption-budget.yaml")) as {
+  apiVersion: string;
+  kind: string;
+  spec: { minAvailable?: number; maxUnavailable?: number; selector: LabelSelector };
 };
 const service = Bun.YAML.parse(read("deploy/service.yaml")) as { kind: string; spec: { ports: { name: string; port: number; targetPort: string }[] } };
 const pod = deployment.spec.template.spec;
@@ -106,5 +130,40 @@ describe("deploy/", () => {
     expect(service.kind).toBe("Service");
     expect(service.spec.ports.map((p) => p.targetPort).sort()).toEqual(container.ports.map((p) => p.name).sort());
     for (const p of service.spec.ports) expect(p.port).toBe(container.ports.find((c) => c.name === p.targetPort)!.containerPort);
+  });
+});
+
+/** True when every label the selector asks for is on the pod template. */
+const selects = (selector: LabelSelector) => Object.entries(selector.matchLabels).every(([k, v]) => deployment.spec.template.metadata.labels[k] === v);
+
+describe("deploy/ runs replicas (docs/replicas.md)", () => {
+  test("three replicas, rolled one new pod at a time with none taken first, so a standby is always there", () => {
+    expect(deployment.spec.replicas).toBe(3);
+    expect(deployment.spec.strategy.type).toBe("RollingUpdate");
+    expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+    expect(selects(deployment.spec.selector)).toBe(true);
+  });
+
+  test("a PodDisruptionBudget lets voluntary disruptions take one replica at a time", () => {
+    expect(budget.apiVersion).toBe("policy/v1");
+    expect(budget.kind).toBe("PodDisruptionBudget");
+    const { minAvailable, maxUnavailable } = budget.spec;
+    expect(maxUnavailable === 1 || minAvailable === deployment.spec.replicas - 1).toBe(true);
+    expect(selects(budget.spec.selector)).toBe(true);
+  });
+
+  test("replicas prefer different nodes (by hostname), without refusing to schedule on a small cluster", () => {
+    const terms = pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(terms.length).toBeGreaterThan(0);
+    expect(terms[0]!.podAffinityTerm.topologyKey).toBe("kubernetes.io/hostname");
+    expect(selects(terms[0]!.podAffinityTerm.labelSelector)).toBe(true);
+    expect((pod.affinity?.podAntiAffinity as Record<string, unknown>).requiredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
+  });
+
+  test("each replica knows its name and the failover budget, and readiness (a standby is ready) keeps it in the Service", () => {
+    const names = container.env.map((e) => e.name);
+    expect(names).toContain("FAILOVER_SECONDS");
+    expect(names).toContain("POD_NAME");
+    expect(container.readinessProbe.httpGet.path).toBe("/readyz");
   });
 });

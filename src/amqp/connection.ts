@@ -13,6 +13,17 @@
  * TLS (amqps://) options are built once by `brokerTlsOptions` (./tls.ts) and
  * belong to the session's one client, so every connection it opens, first
  * and reconnects alike, uses them.
+ *
+ * Heartbeats: amqp-client proposes none unless asked, and a connection whose
+ * peer vanished without a FIN (a partition, a frozen process) is then only
+ * found by TCP keepalive, minutes later. The main session asks for
+ * MAIN_HEARTBEAT_SECONDS; the event consumer's role connection asks for a
+ * heartbeat derived from FAILOVER_SECONDS (event-pipeline/role-timings.ts),
+ * because the broker frees the exclusive consumer only when it drops that
+ * connection. amqp-client gives the broker up after one silent heartbeat
+ * interval, while RabbitMQ sends a heartbeat only after a whole interval
+ * without other traffic, so on a healthy link silences of almost one interval
+ * are normal: the client side waits two (`heartbeatTimeoutMs`).
  */
 import { AMQPSession, type AMQPTlsOptions } from "@cloudamqp/amqp-client";
 import type { Logger } from "../log.ts";
@@ -20,6 +31,7 @@ import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
 import { certificateHint, type BrokerTlsOptions } from "./tls.ts";
 import { errorMessage } from "../util/errors.ts";
+import { setIdleTimeout } from "./private-api.ts";
 
 export type BrokerSession = AMQPSession;
 
@@ -27,6 +39,10 @@ export type BrokerSession = AMQPSession;
 const STILL_DOWN_EVERY_MS = 30_000;
 const UP = "manman_broker_up";
 const UP_HELP = "1 while the broker connection is open";
+// 15 s for the main session (log lines, publishes): a half-open connection
+// is found within 30-45 s instead of TCP keepalive's minutes, and a stall of
+// a few seconds (GC, a busy machine) never costs the log queue.
+export const MAIN_HEARTBEAT_SECONDS = 15;
 
 export interface BrokerOptions {
   url: string;
@@ -39,11 +55,20 @@ export interface BrokerOptions {
   name?: string;
   /** After every connect and reconnect; errors are logged, not thrown. */
   onConnect?: (session: BrokerSession) => void | Promise<void>;
+  /** AMQP heartbeat in seconds (MAIN_HEARTBEAT_SECONDS unless set). */
+  heartbeatSeconds?: number;
+  /** The client gives a silent broker up after this long (two heartbeats unless set). */
+  heartbeatTimeoutMs?: number;
+  /** What the log lines call the broker side ("broker" unless set), so two sessions of one process can be told apart. */
+  label?: string;
 }
 
 export async function connectBroker(options: BrokerOptions): Promise<BrokerSession> {
   const { logger, signal, metrics } = options;
   const log = logger.child({ component: "amqp" });
+  const what = options.label ?? "broker";
+  const heartbeat = options.heartbeatSeconds ?? MAIN_HEARTBEAT_SECONDS;
+  const idleTimeoutMs = options.heartbeatTimeoutMs ?? 2 * heartbeat * 1000;
   let lostAt = 0;
   let stillDown: ReturnType<typeof setInterval> | undefined;
   const markUp = () => {
@@ -53,7 +78,7 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
   };
   let lastLog = 0;
   if (options.tls?.rejectUnauthorized === false) {
-    log.warn("RABBITMQ_SSL_VERIFY=false: the broker's TLS certificate is not checked (development only)");
+    if (!options.label) log.warn("RABBITMQ_SSL_VERIFY=false: the broker's TLS certificate is not checked (development only)");
   }
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
@@ -65,11 +90,13 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
         // broker is picked up within seconds rather than the default 30.
         reconnectInterval: 500,
         maxReconnectInterval: 10_000,
+        heartbeat,
         logger: quietAmqpLogger(log),
         // Wider than amqp-client's typings (./tls.ts says why that is fine).
         tlsOptions: options.tls as AMQPTlsOptions | undefined,
         onconnect: (s) => {
-          if (lostAt > 0) log.info("broker connection restored", { down_ms: Date.now() - lostAt });
+          setIdleTimeout(s, idleTimeoutMs);
+          if (lostAt > 0) log.info(`${what} connection restored`, { down_ms: Date.now() - lostAt });
           lostAt = 0;
           markUp();
           ready = Promise.resolve(options.onConnect?.(s)).catch((err) =>
@@ -80,15 +107,15 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
           lostAt = Date.now();
           metrics?.set(UP, UP_HELP, 0);
           metrics?.inc("manman_broker_disconnects_total", "times the broker connection was lost");
-          log.warn("broker connection lost; reconnecting", { error: err?.message });
+          log.warn(`${what} connection lost; reconnecting`, { error: err?.message });
           clearInterval(stillDown);
-          stillDown = setInterval(() => log.warn("broker still unreachable", { down_ms: Date.now() - lostAt }), STILL_DOWN_EVERY_MS);
+          stillDown = setInterval(() => log.warn(`${what} still unreachable`, { down_ms: Date.now() - lostAt }), STILL_DOWN_EVERY_MS);
           // Never keep the process alive just to say so.
           (stillDown as { unref?: () => void }).unref?.();
         },
       });
       await ready;
-      if (attempt > 1) log.info("broker reachable; connected", { attempts: attempt });
+      if (attempt > 1) log.info(`${what} reachable; connected`, { attempts: attempt });
       markUp();
       return session;
     } catch (err) {
@@ -99,8 +126,8 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
       if (attempt === 1 || Date.now() - lastLog >= STILL_DOWN_EVERY_MS) {
         lastLog = Date.now();
         const hint = certificateHint(errorMessage(err));
-        log.warn(attempt === 1 ? "broker unreachable at start; retrying" : "broker still unreachable", { error: errorMessage(err), attempts: attempt, ...(hint ? { hint } : {}) });
-      } else log.debug("broker unreachable; retrying", { error: errorMessage(err), attempt, retry_in_ms: delay });
+        log.warn(attempt === 1 ? `${what} unreachable at start; retrying` : `${what} still unreachable`, { error: errorMessage(err), attempts: attempt, ...(hint ? { hint } : {}) });
+      } else log.debug(`${what} unreachable; retrying`, { error: errorMessage(err), attempt, retry_in_ms: delay });
       await sleep(delay, signal);
     }
   }

@@ -4,6 +4,12 @@
  * (and fails for a deleted queue), and never notices a channel the broker
  * closed on a live connection (consumer_timeout, queue deleted). The
  * watchdog (consumer-watchdog.ts) looks at `attached` and calls `reattach`.
+ *
+ * `exclusive` consumes as RabbitMQ's exclusive consumer: the broker refuses
+ * any other consumer on the queue (ACCESS_REFUSED, which closes that
+ * channel) until this channel or its connection closes, and then requeues
+ * what was unacked here. The event consumer's role rests on it
+ * (event-pipeline/consumer-role.ts).
  */
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import type { BrokerSession } from "./connection.ts";
@@ -12,6 +18,13 @@ import { openOwnChannel } from "./private-api.ts";
 export interface ConsumerChannelOptions {
   queueName: string;
   prefetch: number;
+  /** Consume as the queue's one exclusive consumer. */
+  exclusive?: boolean;
+}
+
+/** The broker refused the consume because another consumer holds the queue (exclusively, or at all for an exclusive ask). */
+export function isHeldElsewhere(err: unknown): boolean {
+  return /ACCESS_REFUSED|exclusive use|exclusive access/i.test(err instanceof Error ? err.message : String(err));
 }
 
 interface Attachment {
@@ -34,7 +47,7 @@ export class ConsumerChannel {
     const channel = await openOwnChannel(this.session);
     try {
       await channel.basicQos(this.options.prefetch);
-      const consumer = await channel.basicConsume(this.options.queueName, { noAck: false }, this.onMessage);
+      const consumer = await channel.basicConsume(this.options.queueName, { noAck: false, exclusive: this.options.exclusive ?? false }, this.onMessage);
       this.current = { channel, tag: consumer.tag };
     } catch (err) {
       await channel.close().catch(() => {});
@@ -64,6 +77,16 @@ export class ConsumerChannel {
   /** From now on not attached: readiness goes down and the watchdog stops re-attaching. */
   beginStop(): void {
     this.stopping = true;
+  }
+
+  /**
+   * Closes the channel: the broker requeues every message unacked on it
+   * (and frees an exclusive consumer's queue for another).
+   */
+  async close(): Promise<void> {
+    const last = this.current;
+    this.current = null;
+    if (last && !last.channel.closed) await last.channel.close().catch(() => {});
   }
 
   /**

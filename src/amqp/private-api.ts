@@ -10,15 +10,24 @@
  *   consumer that manages its own recovery (the event consumer, the log
  *   ingest) or a tool that wants a channel to itself (cutover).
  *
+ * - the client's socket, whose idle timeout amqp-client sets to exactly one
+ *   heartbeat interval (too tight: see connection.ts).
+ *
  * If an upgrade of amqp-client renames them, this file is what breaks.
  */
-import type { AMQPChannel } from "@cloudamqp/amqp-client";
-import type { BrokerSession } from "./connection.ts";
+import type { AMQPChannel, AMQPSession } from "@cloudamqp/amqp-client";
+
+// connection.ts's BrokerSession, named from the library: connection.ts imports this file.
+type BrokerSession = AMQPSession;
 
 interface SessionInternals {
   withOpsChannel<T>(fn: (ch: AMQPChannel) => Promise<T>): Promise<T>;
   getConfirmChannel(): Promise<AMQPChannel>;
   openChannel(): Promise<AMQPChannel>;
+}
+
+interface ClientInternals {
+  socket?: { setTimeout(ms: number): unknown };
 }
 
 function internals(session: BrokerSession): SessionInternals {
@@ -36,4 +45,9 @@ export function confirmChannel(session: BrokerSession): Promise<AMQPChannel> {
 /** A channel of the session's current connection that the caller owns (and closes). */
 export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
   return internals(session).openChannel();
+}
+
+/** Sets the idle time after which the client drops its connection (its heartbeat timeout); after each connect. */
+export function setIdleTimeout(session: BrokerSession, ms: number): void {
+  (session as unknown as { client: ClientInternals }).client.socket?.setTimeout(ms);
 }

@@ -64,3 +64,8 @@ export async function declareEventTopology(session: BrokerSession, t: EventTopol
 export async function queueDepth(session: BrokerSession, queueName: string): Promise<number> {
   return (await withOpsChannel(session, (ch) => ch.queueDeclare(queueName, { passive: true }))).messageCount;
 }
+
+/** Consumers on a queue now (a passive declare on the ops channel): how a standby sees whether the event queue is held. */
+export async function queueConsumers(session: BrokerSession, queueName: string): Promise<number> {
+  return (await withOpsChannel(session, (ch) => ch.queueDeclare(queueName, { passive: true }))).consumerCount;
+}

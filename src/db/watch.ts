@@ -79,6 +79,11 @@ export class DatabaseWatch {
     return true;
   }
 
+  /** When the current outage began (ms since the epoch), or undefined while the database answers. */
+  downSince(): number | undefined {
+    return this.outage?.since;
+  }
+
   /**
    * After a query failed: true if the database answers (the failure was the
    * message's own), false after waiting for it to come back (the failure was

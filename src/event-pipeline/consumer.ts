@@ -1,18 +1,32 @@
 /**
- * The event consumer, put together: a channel of its own on the event queue
- * (amqp/consumer-channel.ts) kept attached by the watchdog, every delivery
- * handed to the work (work.ts), settled through bulk acks (amqp/acker.ts)
- * and the bounded dead-letter queue (amqp/dead-letter.ts). On the signal it
- * stops consuming, drains what is in flight within SHUTDOWN_TIMEOUT_SECONDS
- * and sends the last acks.
+ * The event consumer, put together: an exclusive consumer on the event
+ * queue (amqp/consumer-channel.ts), held or stood by for by the role
+ * (consumer-role.ts), every delivery handed to the work (work.ts), settled
+ * through bulk acks (amqp/acker.ts) and the bounded dead-letter queue
+ * (amqp/dead-letter.ts).
+ *
+ * The role has a broker connection of its own: the broker frees the queue
+ * when that connection dies, so it carries a heartbeat fitted to
+ * FAILOVER_SECONDS (role-timings.ts), while log lines and publishes stay on
+ * the main session, whose longer heartbeat a stall of a second or two does
+ * not break (that would cost its log queue).
+ *
+ * On the signal it stops working on new deliveries but keeps the role:
+ * a basic.cancel would free the queue for a standby while messages are
+ * still being applied here, and the standby could apply a session's next
+ * message first. It drains what is in flight within
+ * SHUTDOWN_TIMEOUT_SECONDS, sends the last acks, then closes the channel:
+ * what arrived meanwhile goes back to the queue, in order, for the next
+ * holder.
  */
+import { hostname } from "node:os";
 import { Acker } from "../amqp/acker.ts";
-import type { BrokerSession } from "../amqp/connection.ts";
+import { connectBroker, type BrokerSession } from "../amqp/connection.ts";
 import { ConsumerChannel } from "../amqp/consumer-channel.ts";
-import { watchAttachment } from "../amqp/consumer-watchdog.ts";
 import { DeadLetterQueue } from "../amqp/dead-letter.ts";
 import type { Publisher } from "../amqp/publisher.ts";
-import { deadLetterQueueName, declareEventTopology, queueDepth } from "../amqp/topology.ts";
+import { brokerTlsOptions, type BrokerTlsSettings } from "../amqp/tls.ts";
+import { deadLetterQueueName, declareEventTopology, queueConsumers, queueDepth } from "../amqp/topology.ts";
 import type { DatabaseWatch } from "../db/watch.ts";
 import type { EventStore } from "../events/store.ts";
 import type { Logger } from "../log.ts";
@@ -20,12 +34,14 @@ import type { Metrics } from "../metrics.ts";
 import { aborted } from "../util/abort.ts";
 import { settlesWithin } from "../util/timeout.ts";
 import type { Announcer } from "./announcer.ts";
+import { ConsumerRole } from "./consumer-role.ts";
 import { EventCounters } from "./counters.ts";
 import { InFlight } from "./in-flight.ts";
 import { Settler } from "./settle.ts";
+import { roleTimings } from "./role-timings.ts";
 import { EventWork } from "./work.ts";
 
-export interface EventConsumerOptions {
+export interface EventConsumerOptions extends BrokerTlsSettings {
   queueName: string;
   queueType: "classic" | "quorum";
   externalExchange: string;
@@ -37,9 +53,15 @@ export interface EventConsumerOptions {
   dlqMaxAgeHours: number;
   dlqMaxMessages: number;
   s3Bucket?: string;
+  /** For the role's own connection (its TLS settings come with these options). */
+  rabbitmqUrl: string;
+  failoverSeconds: number;
+  /** This replica's name in /status and the role's log lines (the host name unless set). */
+  podName?: string;
 }
 
 export interface EventConsumerDeps {
+  /** The main session: the dead-letter queue's depth. */
   session: BrokerSession;
   store: EventStore;
   announcer: Announcer;
@@ -55,6 +77,8 @@ export interface EventConsumer {
   attached(): boolean;
   /** Messages received and not yet settled. */
   inFlight(): number;
+  /** Active or standby, since when; readiness. */
+  role: ConsumerRole;
   /** Settles once draining after the signal is done (or timed out). */
   stopped: Promise<void>;
 }
@@ -73,29 +97,61 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   const inFlight = new InFlight();
   const settler = new Settler({ acker, deadLetters, announcer: deps.announcer, counters, logger });
   const work = new EventWork(options, { store: deps.store, database: deps.database, settler, inFlight, counters, logger });
-  const channel = new ConsumerChannel(session, options, work.receive);
-
-  await channel.attach();
-  logger.info("consuming events", { queue: options.queueName, prefetch: options.prefetch });
-
-  const watchdog = watchAttachment({
-    session, logger, metrics, signal,
-    attached: () => channel.attached,
-    isDraining: () => channel.isStopping,
-    reattach: () => channel.reattach(() => declareEventTopology(session, options, logger)),
+  const timings = roleTimings(options.failoverSeconds);
+  const replica = options.podName ?? hostname();
+  const roleSession = await connectBroker({
+    url: options.rabbitmqUrl, tls: brokerTlsOptions(options.rabbitmqUrl, options), logger, signal,
+    name: `manman-processor events ${replica}`,
+    label: "event consumer's broker",
+    heartbeatSeconds: timings.heartbeatSeconds,
+    heartbeatTimeoutMs: timings.heartbeatTimeoutMs,
   });
+  // After the signal a delivery is left unacked: the channel's close at the
+  // end of the drain requeues it for the next holder.
+  let working = true;
+  const channel = new ConsumerChannel(roleSession, { ...options, exclusive: true }, (msg) => void (working && work.receive(msg)));
+  const role = new ConsumerRole(
+    { queueName: options.queueName, replica, timings },
+    {
+      session: roleSession, channel, database: deps.database, logger, metrics, signal,
+      declare: () => declareEventTopology(roleSession, options, logger),
+      consumers: () => queueConsumers(roleSession, options.queueName),
+      busy: stuck(() => inFlight.count, () => metrics.total("manman_event_messages_total")),
+    },
+  );
+  await role.start();
+  const roleLoop = role.run();
+  logger.info("event consumer started", { queue: options.queueName, prefetch: options.prefetch, replica, failover_check_ms: timings.checkMs });
 
   const stopped = (async () => {
     await aborted(signal);
-    channel.beginStop();
-    await watchdog;
-    await channel.cancel();
+    working = false;
+    role.stop();
+    await roleLoop;
     if (inFlight.count > 0) logger.info("draining in-flight event messages", { in_flight: inFlight.count });
     const drained = await settlesWithin(inFlight.drained(), options.shutdownTimeoutSeconds * 1000);
     acker.flushAll();
+    // Only now may a standby take the queue: nothing of ours is still being applied.
+    await channel.close();
     await deps.announcer.flush();
+    await roleSession.stop().catch(() => {});
     if (!drained) logger.warn("drain deadline passed; unfinished messages will be redelivered", { in_flight: inFlight.running });
   })();
 
-  return { attached: () => channel.attached, inFlight: () => inFlight.count, stopped };
+  return { attached: () => channel.attached, inFlight: () => inFlight.count, role, stopped };
+}
+
+/**
+ * True when messages are in flight and none settled since the last call:
+ * only then is the database worth a probe (each opens a connection), and
+ * only then does its outage hold anything up.
+ */
+function stuck(inFlight: () => number, settled: () => number): () => boolean {
+  let last = -1;
+  return () => {
+    const now = settled();
+    const result = inFlight() > 0 && now === last;
+    last = now;
+    return result;
+  };
 }

@@ -32,6 +32,8 @@ export interface LogService {
   grpcPort: number;
   hub: LogHub;
   ingest: LogIngest;
+  /** This process's numbering of log lines (logs/server-instance.ts), for every RPC that names it. */
+  instance: string;
   /** For readiness: true while this process consumes its log queue. */
   attached(): boolean;
   /** Settles once the ingest and the gRPC server have stopped. */
@@ -46,7 +48,9 @@ export async function startLogService({ config, session, app, logger, metrics, s
     maxPendingBytes: config.logStreamMaxPendingBytes,
   });
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
-  const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
+  // One id per process: the hub's numbering is the process's.
+  const instance = crypto.randomUUID();
+  const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics, instance });
   mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
   const routes = (router: ConnectRouter) => (rpc.routes(router), grpcRoutes?.(router));
   const grpc = await startGrpcServer({ port: config.grpcPort, routes, logStreams: rpc.streams, logger, signal });
@@ -54,6 +58,7 @@ export async function startLogService({ config, session, app, logger, metrics, s
     grpcPort: grpc.port,
     hub,
     ingest,
+    instance,
     attached: ingest.attached,
     stopped: Promise.all([ingest.stopped, grpc.stopped]).then(() => {}),
   };

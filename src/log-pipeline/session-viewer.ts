@@ -19,15 +19,17 @@ export interface SessionViewerOptions {
   access: AccessCheck;
   /** Ends open calls on shutdown. */
   signal: AbortSignal;
+  /** The log service's instance id (LogService.instance), so both RPCs name the same numbering; a fresh one unless given. */
+  instanceId?: string;
 }
 
-export function mountSessionViewer(app: App, { sql, logger, access, signal }: SessionViewerOptions): void {
+export function mountSessionViewer(app: App, { sql, logger, access, signal, instanceId }: SessionViewerOptions): void {
   const service = sessionViewerService({
     selectSessions: (q) => selectViewerSessions(sql, q),
     log: logger.child({ component: "viewer" }),
     // Sequence numbers belong to this process's log hub: a new id per process
     // lets open pages notice a restart (see src/web/client/resume.ts).
-    instanceId: crypto.randomUUID(),
+    instanceId: instanceId ?? crypto.randomUUID(),
     authorize: (ctx) => access.assert(ctx.requestHeader.get("authorization")),
   });
   mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal });

@@ -21,7 +21,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_pb.ts";
 import type { LogLine } from "../logs/line.ts";
 import { connectTimeoutMs, envelop, grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
-import type { LogStreams } from "./log-stream-call.ts";
+import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
 
 type Wire = "connect+proto" | "connect+json" | "grpc-web";
 
@@ -50,6 +50,7 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
   const headers = {
     "content-type": wire === "grpc-web" ? "application/grpc-web+proto" : `application/${wire}`,
     ...(wire === "grpc-web" ? { "grpc-accept-encoding": "identity" } : { "connect-accept-encoding": "identity" }),
+    [SERVER_INSTANCE_HEADER]: streams.instance,
   };
   const timeoutMs = wire === "grpc-web" ? grpcTimeoutMs(req.headers.get("grpc-timeout")) : connectTimeoutMs(req.headers.get("connect-timeout-ms"));
   // The request's signal aborts when the client goes away.
@@ -61,7 +62,7 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
     const request = wire === "connect+json"
       ? fromJsonString(StreamSessionLogsRequestSchema, new TextDecoder().decode(payload), { ignoreUnknownFields: true })
       : fromBinary(StreamSessionLogsRequestSchema, payload);
-    call.open(request, req.headers.get("authorization"));
+    call.open(request, req.headers.get("authorization"), req.headers.get(SERVER_INSTANCE_HEADER));
   } catch (err) {
     const status = call.failed(err);
     call.close();

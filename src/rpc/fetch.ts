@@ -12,7 +12,7 @@ import type { App } from "../http/app.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { fetchLogStream } from "./fetch-log-stream.ts";
 import { STREAM_SESSION_LOGS_PATH } from "./grpc-log-stream.ts";
-import type { LogStreams } from "./log-stream-call.ts";
+import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
 
 export interface MountRpcOptions {
   /** Services to serve, e.g. `createLogProcessor(...).routes`; one mount per service. */
@@ -36,8 +36,10 @@ export function mountRpc(app: App, options: MountRpcOptions): string[] {
     // Bearer tokens, not cookies, guard the service: any page may call it.
     origin: "*",
     allowMethods: [...connectCors.allowedMethods],
-    allowHeaders: [...connectCors.allowedHeaders, "Authorization"],
-    exposeHeaders: [...connectCors.exposedHeaders],
+    // The instance header both ways: a page names the numbering it resumes
+    // from, and reads whose numbering it gets (logs/server-instance.ts).
+    allowHeaders: [...connectCors.allowedHeaders, "Authorization", SERVER_INSTANCE_HEADER],
+    exposeHeaders: [...connectCors.exposedHeaders, SERVER_INSTANCE_HEADER],
     maxAge: PREFLIGHT_MAX_AGE_S,
   });
   const paths: string[] = [];

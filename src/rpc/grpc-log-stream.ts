@@ -24,7 +24,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_pb.ts";
 import { onAbort } from "../util/abort.ts";
 import { grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
-import type { LogStreams } from "./log-stream-call.ts";
+import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
 
 export const STREAM_SESSION_LOGS_PATH = "/manman.v1.LogProcessor/StreamSessionLogs";
 
@@ -55,18 +55,18 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Http2Serve
   try {
     const payload = oneMessage(await readBody(req));
     if (!payload) throw new ConnectError("request is not one uncompressed gRPC message", Code.InvalidArgument);
-    call.open(fromBinary(StreamSessionLogsRequestSchema, payload), header(req.headers.authorization));
-    res.writeHead(200, { "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity" });
+    call.open(fromBinary(StreamSessionLogsRequestSchema, payload), header(req.headers.authorization), header(req.headers[SERVER_INSTANCE_HEADER]));
+    res.writeHead(200, { "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity", [SERVER_INSTANCE_HEADER]: streams.instance });
     for (;;) {
       const batch = await call.nextBatch(MAX_LINES_PER_WRITE);
       if (batch.length === 0) break;
       if (!res.write(joinChunks(batch.map((l) => streams.encodings.envelope(l))))) await drained(res, call.signal);
     }
     const status = call.ended();
-    if (status && !res.closed) finish(res, status);
+    if (status && !res.closed) finish(res, status, streams.instance);
   } catch (err) {
     const status = call.failed(err);
-    if (!res.closed) finish(res, status);
+    if (!res.closed) finish(res, status, streams.instance);
   } finally {
     call.close();
   }
@@ -78,10 +78,10 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Http2Serve
  * be headers then an empty DATA frame with END_STREAM, which gRPC C-core
  * (grpcio, and so grpcurl's peers) rejects as "Stream removed".
  */
-function finish(res: Http2ServerResponse, status: ConnectError): void {
+function finish(res: Http2ServerResponse, status: ConnectError, instance: string): void {
   const trailers = { "grpc-status": String(status.code), ...(status.rawMessage ? { "grpc-message": encodeURIComponent(status.rawMessage) } : {}) };
   try {
-    if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto" });
+    if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto", [SERVER_INSTANCE_HEADER]: instance });
     res.addTrailers(trailers);
     res.end();
   } catch {

@@ -12,7 +12,7 @@ import type { LogHub } from "../logs/hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createAccessCheck } from "./access.ts";
-import { createLogStreams, type LogStreams } from "./log-stream-call.ts";
+import { createLogStreams, SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
 
 export interface LogProcessorOptions {
   hub: LogHub;
@@ -20,6 +20,8 @@ export interface LogProcessorOptions {
   accessTokens: readonly string[];
   logger: Logger;
   metrics?: Metrics;
+  /** This process's instance id (logs/server-instance.ts); a fresh one unless given. */
+  instance?: string;
 }
 
 export interface LogProcessorRpc {
@@ -36,15 +38,16 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
   if (!access.required) {
     log.warn("LOG_ACCESS_TOKEN is not set: anyone who reaches the HTTP or gRPC port can read every session's logs");
   }
-  const streams = createLogStreams({ hub, access, log, metrics });
+  const streams = createLogStreams({ hub, access, log, metrics, instance: options.instance ?? crypto.randomUUID() });
 
   // The router's path (gRPC+JSON, compressed requests, Connect over h2c, …):
   // one line per message, so the subscription's bound applies as on the others.
   async function* streamSessionLogs(req: StreamSessionLogsRequest, ctx: HandlerContext): AsyncIterable<LogMessage> {
     const call = streams.call({ signal: ctx.signal });
+    ctx.responseHeader.set(SERVER_INSTANCE_HEADER, streams.instance);
     let status: ConnectError | undefined;
     try {
-      call.open(req, ctx.requestHeader.get("authorization"));
+      call.open(req, ctx.requestHeader.get("authorization"), ctx.requestHeader.get(SERVER_INSTANCE_HEADER));
       for (;;) {
         const [line] = await call.nextBatch(1);
         if (!line) break;

@@ -12,7 +12,7 @@ import { rpcShutdownSignal } from "./shutdown.ts";
 function setup(maxPendingBytes = 1 << 20) {
   const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes });
   const metrics = new Metrics();
-  const streams = createLogStreams({ hub, access: createAccessCheck(["tok"]), log: silentLogger, metrics });
+  const streams = createLogStreams({ hub, access: createAccessCheck(["tok"]), log: silentLogger, metrics, instance: "here" });
   const ended = (reason: string) => metrics.get("manman_log_streams_ended_total", { reason });
   return { hub, metrics, streams, ended };
 }
@@ -123,4 +123,21 @@ test("the router's handler goes through the same call: lines, then UNAVAILABLE o
   expect(got).toEqual(["a", "b"]);
   expect(metrics.get("manman_log_streams_ended_total", { reason: "shutdown" })).toBe(1);
   expect(hub.subscriberCount()).toBe(0);
+});
+
+test("a number from another process's numbering (named in the instance header) starts at the oldest buffered line; from this one, after it", async () => {
+  const { hub, streams } = setup();
+  for (const m of ["a", "b", "c"]) hub.append(line(m));
+  const asked = { sessionId: 7n, afterSequenceNumber: 2n };
+  const read = async (numberedBy: string | null) => {
+    const call = streams.call({});
+    call.open(asked, "Bearer tok", numberedBy);
+    const got = (await call.nextBatch(10)).map((l) => l.message);
+    call.close();
+    return got;
+  };
+  expect(streams.instance).toBe("here");
+  expect(await read("here")).toEqual(["c"]);
+  expect(await read(null)).toEqual(["c"]);
+  expect(await read("elsewhere")).toEqual(["a", "b", "c"]);
 });

@@ -17,6 +17,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { LogHub } from "../logs/hub.ts";
+import { SERVER_INSTANCE_HEADER } from "../logs/server-instance.ts";
 import type { LogLine } from "../logs/line.ts";
 import { LogStreamLagged, type LogSubscription } from "../logs/subscriber.ts";
 import type { Logger } from "../log.ts";
@@ -43,6 +44,8 @@ export interface LogStreams {
   call(ends: LogStreamCallEnds): LogStreamCall;
   /** Each line's wire forms, built once and shared by every stream. */
   readonly encodings: LogEncodings;
+  /** This process's numbering, for the SERVER_INSTANCE_HEADER response header of every stream. */
+  readonly instance: string;
 }
 
 export interface LogStreamsOptions {
@@ -50,11 +53,15 @@ export interface LogStreamsOptions {
   access: AccessCheck;
   log: Logger;
   metrics?: Metrics;
+  /** The process's instance id (logs/server-instance.ts). */
+  instance: string;
 }
+
+export { SERVER_INSTANCE_HEADER };
 
 export function createLogStreams(options: LogStreamsOptions): LogStreams {
   const encodings = new LogEncodings();
-  return { encodings, call: (ends) => new LogStreamCall(options, ends) };
+  return { encodings, instance: options.instance, call: (ends) => new LogStreamCall(options, ends) };
 }
 
 const STREAMS_OPEN = "manman_log_streams_open";
@@ -98,12 +105,19 @@ export class LogStreamCall {
     this.controller.abort(new ConnectError("client went away", Code.Canceled));
   }
 
-  /** Checks the token and the arguments (throwing ConnectError), then subscribes. */
-  open(request: { sessionId: bigint; afterSequenceNumber: bigint }, authorization: string | null): void {
+  /**
+   * Checks the token and the arguments (throwing ConnectError), then
+   * subscribes. `numberedBy` is the client's SERVER_INSTANCE_HEADER: when it
+   * names another process, its after_sequence_number is that process's and
+   * says nothing here, so the stream starts at the oldest buffered line (a
+   * line twice rather than a gap; the response header tells the client).
+   */
+  open(request: { sessionId: bigint; afterSequenceNumber: bigint }, authorization: string | null, numberedBy: string | null = null): void {
     const { hub, access, metrics } = this.deps;
     access.assert(authorization);
     const sessionId = checkedId("session_id", request.sessionId, 1n);
-    const after = checkedId("after_sequence_number", request.afterSequenceNumber, 0n);
+    const asked = checkedId("after_sequence_number", request.afterSequenceNumber, 0n);
+    const after = numberedBy && numberedBy !== this.deps.instance ? 0 : asked;
     this.sub = hub.subscribe(sessionId, after, this.signal);
     this.sessionId = sessionId;
     metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
