@@ -84,7 +84,7 @@ test("kill -9 mid-stream, then a restart: every line archived, copies counted, t
     const copies = archived.length - lines.length;
     // Every copy is one the killed process stored without acking; the
     // restarted one found each in a complete object and counted it.
-    await waitFor(() => next.service.metrics.get("manman_log_archive_duplicate_lines_total") === copies, 5_000, `duplicates counted = ${copies}`);
+    await waitFor(() => next.service.metrics.get("manman_log_archive_duplicate_lines_total") === copies, 5_000, `duplicates counted = ${copies}, got ${next.service.metrics.get("manman_log_archive_duplicate_lines_total")}`);
     console.log(`after restart: ${archived.length} lines in the archive for ${lines.length} published (${copies} archived twice, all counted)`);
     expect(next.service.metrics.total("manman_log_archive_rows_removed_total")).toBe(pending!.n);
     // No object without a row, no row without an object.

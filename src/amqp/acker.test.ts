@@ -84,3 +84,30 @@ test("a full batch is flushed at once, without waiting for the timer", () => {
   acker.ack({ deliveryTag: 2, channel: ch });
   expect(ch.sent).toEqual(["ack<=2"]);
 });
+
+test("what is acked singly goes out in ascending tag order, whatever order it finished in", () => {
+  let now = 0;
+  const acker = new Acker({ now: () => now, batch: 1000 });
+  const ch = fakeChannel();
+  for (const tag of [9, 4, 7, 3, 8]) acker.ack({ deliveryTag: tag, channel: ch }); // 1, 2, 5, 6 still out
+  now = 100;
+  acker.flush();
+  expect(ch.sent).toEqual(["ack 3", "ack 4", "ack 7", "ack 8", "ack 9"]);
+});
+
+test("a longer linger waits for the gap to close and then covers everything with one multiple-ack", () => {
+  let now = 0;
+  const acker = new Acker({ now: () => now, batch: 1000, lingerMs: 2000 });
+  const ch = fakeChannel();
+  for (const tag of [2, 3, 4]) acker.ack({ deliveryTag: tag, channel: ch });
+  now = 1999;
+  acker.flush();
+  expect(ch.sent).toEqual([]);
+  acker.ack({ deliveryTag: 1, channel: ch });
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=4"]);
+  acker.ack({ deliveryTag: 6, channel: ch });
+  now = 4000;
+  acker.flush();
+  expect(ch.sent).toEqual(["ack<=4", "ack 6"]);
+});

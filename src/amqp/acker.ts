@@ -30,6 +30,12 @@ type Verdict = "ack" | "reject" | "requeue";
 const FLUSH_MS = 5;
 // 50 ms beyond a gap before acking singly: long enough for the usual
 // out-of-order finish to close the gap, short against the prefetch window.
+// RabbitMQ (3.10, classic queues) pays for a single ack in proportion to
+// the unacked deliveries with lower tags on the channel: 20,000 single acks
+// took 0.4 s in tag order and 30 s when the upper half went first. So what
+// is acked singly goes out in ascending tag order, and a consumer whose
+// messages finish far out of order (the log archive: minutes of different
+// sessions) may linger longer, so gaps close and one multiple-ack covers them.
 const LINGER_MS = 50;
 
 class ChannelTracker {
@@ -38,7 +44,10 @@ class ChannelTracker {
   private readonly settled = new Map<number, { verdict: Verdict; at: number }>();
   private readonly sentAhead = new Set<number>();
 
-  constructor(private readonly channel: AckChannel) {}
+  constructor(
+    private readonly channel: AckChannel,
+    private readonly lingerMs: number,
+  ) {}
 
   get waiting(): number {
     return this.settled.size;
@@ -74,8 +83,12 @@ class ChannelTracker {
       this.next++;
     }
     if (ackUpTo) void ch.basicAck(ackUpTo, true).catch(() => {});
-    for (const [tag, s] of this.settled) {
-      if (now - s.at < LINGER_MS) continue;
+    const due: number[] = [];
+    for (const [tag, s] of this.settled) if (now - s.at >= this.lingerMs) due.push(tag);
+    // Ascending: see the cost note at LINGER_MS.
+    due.sort((a, b) => a - b);
+    for (const tag of due) {
+      const s = this.settled.get(tag)!;
       this.settled.delete(tag);
       this.sentAhead.add(tag);
       void send(ch, tag, s.verdict);
@@ -95,6 +108,8 @@ export interface AckerOptions {
    * (1 = the deployed design) waiting for the timer would idle the consumer.
    */
   batch?: number;
+  /** How long a message settled beyond a gap waits for the gap to close before it is acked singly (default 50 ms). */
+  lingerMs?: number;
   now?: () => number;
 }
 
@@ -103,11 +118,13 @@ export class Acker {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
   private readonly batch: number;
+  private readonly lingerMs: number;
   private settledSinceFlush = 0;
 
   constructor(options: AckerOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.batch = Math.max(1, options.batch ?? 1);
+    this.lingerMs = options.lingerMs ?? LINGER_MS;
   }
 
   ack(d: Delivery): void {
@@ -130,7 +147,7 @@ export class Acker {
 
   private settle(d: Delivery, verdict: Verdict): void {
     let t = this.trackers.get(d.channel);
-    if (!t) this.trackers.set(d.channel, (t = new ChannelTracker(d.channel)));
+    if (!t) this.trackers.set(d.channel, (t = new ChannelTracker(d.channel, this.lingerMs)));
     t.settle(d.deliveryTag, verdict, this.now());
     if (++this.settledSinceFlush >= this.batch) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
@@ -146,12 +163,14 @@ export class Acker {
       t.flush(now);
       if (ch.closed) this.trackers.delete(ch);
     }
-    if (this.waiting > 0) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+    // What still waits is beyond a gap: look again a tenth of the linger
+    // later (at least FLUSH_MS), not every 5 ms over thousands of entries.
+    if (this.waiting > 0) this.timer = setTimeout(() => this.flush(), Math.max(FLUSH_MS, this.lingerMs / 10));
   }
 
   /** Sends everything settled, gaps or not (shutdown). */
   flushAll(): void {
-    const now = this.now() + LINGER_MS;
+    const now = this.now() + this.lingerMs;
     for (const t of this.trackers.values()) t.flush(now);
   }
 }

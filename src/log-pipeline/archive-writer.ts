@@ -150,7 +150,10 @@ export class ArchiveWriter {
           const minute: MinuteOf = { sessionId: w.sessionId, sgcId, minuteMs: w.minuteMs };
           if (!copiesCounted) {
             copiesCounted = true;
-            counters.duplicates += await this.#countCopies(w, minute);
+            // Not `+= await`: that reads the counter before the wait, and a
+            // publish (which zeroes it) or another write meanwhile would be lost.
+            const copies = await this.#countCopies(w, minute);
+            counters.duplicates += copies;
           }
           step = "claim";
           if (part === undefined) {

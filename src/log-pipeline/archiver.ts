@@ -49,6 +49,8 @@ const MAX_WRITES = 4;
 // default, often set lower), and a write may still need retries after that.
 const HELD_TOO_LONG_MS = 60_000;
 const MAX_HOLD_MS = 10 * 60_000;
+// 2 s: a tick (1 s) plus a write (well under a second when storage is well).
+const ACK_LINGER_MS = 2_000;
 // One warning per session per minute about lines of a session that does not exist.
 const UNKNOWN_WARN_EVERY_MS = 60_000;
 
@@ -87,7 +89,11 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
   const writer = new ArchiveWriter({ sql, store, sessions, counters, logger: log, signal: hardStop.signal, draining: () => draining });
   const windows = new PendingWindows<Held>();
   // ~10% of the window per multiple-ack (RabbitMQ's guidance; acker.ts).
-  const acker = new Acker({ batch: Math.ceil(prefetch / 10) });
+  // Minutes of different sessions finish out of delivery order, and RabbitMQ
+  // pays for each single ack by the unacked lines below it (acker.ts): lines
+  // beyond a gap wait ACK_LINGER_MS for it to close, so a tick's minutes,
+  // written together, are mostly acked by one multiple-ack.
+  const acker = new Acker({ batch: Math.ceil(prefetch / 10), lingerMs: ACK_LINGER_MS });
   const warnings = new MalformedWarnings(log, TICK_MS);
   const unknownWarned = new OncePer(UNKNOWN_WARN_EVERY_MS);
   const waiting: { window: TakenWindow<Held>; trigger: Trigger }[] = [];
@@ -123,14 +129,16 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
 
   /**
    * Takes what is due and starts writes. The time-based checks run once a
-   * tick (`full`), not after every write: a backlog of old lines (after an
-   * outage) is all due at once, and taking it after each write would cut
-   * it into one small part per write instead of one per minute per tick.
+   * tick (`full`) or when the held lines pass the early-cut mark, not after
+   * every write: a backlog of old lines (after an outage) is all due at
+   * once, and taking it after each write would cut it into one small part
+   * per write. Taking every due minute before cutting the biggest also
+   * writes a backlog in delivery order, so one multiple-ack covers it.
    */
   function pump(full = draining): void {
     clearTimeout(pumpSoon);
     pumpSoon = undefined;
-    if (full) {
+    if (full || windows.pendingLines > cutAt) {
       const now = Date.now();
       if (draining) take(windows.all(), "shutdown");
       take(windows.due(now, graceMs), "minute_ended");
