@@ -108,11 +108,11 @@ export function showConnection(state: "connecting" | "live" | "retrying" | "toke
   el.textContent = text;
 }
 
-/** Resolves after `ms`, or at once when the signal aborts. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` (if any) aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = onAbort(signal, () => (clearTimeout(timer), resolve()));
-    if (!signal.aborted) timer = setTimeout(() => (stop(), resolve()), ms);
+    const stop = signal ? onAbort(signal, () => (clearTimeout(timer), resolve())) : () => {};
+    if (!signal?.aborted) timer = setTimeout(() => (stop(), resolve()), ms);
   });
 }

@@ -80,7 +80,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
       // resuming now could mix two numberings. Try again shortly.
       const delay = retryDelay(++attempt);
       showConnection("retrying", `can't reach the service, retrying in ${Math.ceil(delay / 1000)} s`);
-      await pause(delay, new AbortController().signal);
+      await pause(delay);
       continue;
     }
     current = new AbortController();
@@ -131,7 +131,7 @@ export async function logPage(sessionIdText: string): Promise<void> {
     if (Date.now() - opened > HEALTHY_AFTER_MS) attempt = 0;
     const delay = retryDelay(++attempt);
     showConnection("retrying", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
-    await pause(delay, new AbortController().signal);
+    await pause(delay);
   }
 
   function schedule() {
@@ -173,7 +173,7 @@ class StatusBadge {
 
   async poll(): Promise<void> {
     for (;;) {
-      await pause(STATUS_REFRESH_MS, new AbortController().signal);
+      await pause(STATUS_REFRESH_MS);
       await this.refresh();
     }
   }

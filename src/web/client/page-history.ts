@@ -36,7 +36,6 @@ export class PageHistory {
   private error: string | undefined;
   /** After a failed read, reads the scrolling asks for wait until then (no request per frame while the archive is down). */
   private retryAt = 0;
-  private readonly forever = new AbortController().signal;
   /** The archive's last histogram answer, and how many live lines the strip last counted. */
   private archived: ArchivedHistogram = { buckets: [], bucketSeconds: 60 };
   private stripLive = -1;
@@ -63,7 +62,7 @@ export class PageHistory {
 
   /** Reads the newest archived page, then keeps the strip current and waits out an archive that is behind. */
   async run(): Promise<void> {
-    while ((await this.guard(() => this.history.start())) === undefined) await pause(RETRY_MS, this.forever);
+    while ((await this.guard(() => this.history.start())) === undefined) await pause(RETRY_MS);
     let stripAt = 0;
     let liveAt = 0;
     for (;;) {
@@ -77,8 +76,8 @@ export class PageHistory {
       if (this.history.behindLive) {
         const got = await this.guard(() => this.history.loadNewer());
         // Nothing newer archived yet: give the archive time.
-        if (!got || this.history.edge === "archive-end") await pause(CATCH_UP_POLL_MS, this.forever);
-      } else await pause(IDLE_CHECK_MS, this.forever);
+        if (!got || this.history.edge === "archive-end") await pause(CATCH_UP_POLL_MS);
+      } else await pause(IDLE_CHECK_MS);
     }
   }
 

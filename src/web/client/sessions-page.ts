@@ -9,7 +9,6 @@ import { retryDelay } from "./resume.ts";
 const REFRESH_MS = 3000;
 
 export async function sessionsPage(): Promise<void> {
-  const never = new AbortController().signal;
   let failures = 0;
   for (;;) {
     try {
@@ -17,7 +16,7 @@ export async function sessionsPage(): Promise<void> {
       render(res.sessions);
       failures = 0;
       showConnection("live", `updated ${new Date().toLocaleTimeString()}`);
-      await pause(REFRESH_MS, never);
+      await pause(REFRESH_MS);
     } catch (err) {
       if (isUnauthenticated(err)) {
         showConnection("token", "access token needed");
@@ -26,7 +25,7 @@ export async function sessionsPage(): Promise<void> {
       }
       const delay = retryDelay(++failures);
       showConnection("retrying", `can't reach the service, retrying in ${Math.ceil(delay / 1000)} s`);
-      await pause(delay, never);
+      await pause(delay);
     }
   }
 }
