@@ -18,7 +18,7 @@ import type { LogLine } from "../logs/line.ts";
 import type { Metrics } from "../metrics.ts";
 import { aborted } from "../util/abort.ts";
 import { publishIngestMetrics } from "./ingest-metrics.ts";
-import { LineIntake, MalformedWarnings } from "./line-intake.ts";
+import { LineIntake, MalformedWarnings, maxLogBodyBytes } from "./line-intake.ts";
 
 export interface LogIngestOptions {
   session: BrokerSession;
@@ -56,7 +56,7 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
     ? (options.echo ?? ((l: LogLine) => log.info("session log line", { session_id: l.sessionId, sequence_number: l.seq, source: l.source, message: l.message })))
     : undefined;
   const warnings = new MalformedWarnings(log, TICK_MS);
-  const intake = new LineIntake({ hub, maxMessageBytes: config.logLineMaxBytes, log, warnings, echo });
+  const intake = new LineIntake({ hub, maxMessageBytes: config.logLineMaxBytes, maxBodyBytes: maxLogBodyBytes(config.logLineMaxBytes), log, warnings, echo });
   const queue = logQueue({
     session,
     maxLength: config.logQueueMaxLength,

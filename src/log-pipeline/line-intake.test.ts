@@ -10,7 +10,7 @@ function setup() {
   const clock = { now: () => t };
   const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
   const warnings = new MalformedWarnings(log, 1000, clock);
-  const intake = new LineIntake({ hub, maxMessageBytes: 20, log, warnings });
+  const intake = new LineIntake({ hub, maxMessageBytes: 20, maxBodyBytes: 300, log, warnings });
   return { lines, hub, intake, warnings, advance: (ms: number) => void (t += ms) };
 }
 const body = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -22,8 +22,8 @@ test("good lines reach the hub and are counted; cut ones too; bad ones are only 
   intake.take(new TextEncoder().encode("{"), "logs.session.3");
   expect(hub.stats().lines).toBe(2);
   expect(intake.ingested).toBe(2);
-  expect(intake.takeCounts()).toEqual({ ingested: 2, truncated: 1, malformed: 1, failed: 0 });
-  expect(intake.takeCounts()).toEqual({ ingested: 0, truncated: 0, malformed: 0, failed: 0 });
+  expect(intake.takeCounts()).toEqual({ ingested: 2, truncated: 1, malformed: 1, tooLarge: 0, failed: 0 });
+  expect(intake.takeCounts()).toEqual({ ingested: 0, truncated: 0, malformed: 0, tooLarge: 0, failed: 0 });
 });
 
 test("one malformed warning per window; the rest are summed once it is over", () => {
@@ -39,4 +39,13 @@ test("one malformed warning per window; the rest are summed once it is over", ()
   advance(1000);
   warnings.skipped("k", "r");
   expect(lines[2]).toMatchObject({ msg: "skipped a malformed log line", also_skipped_since_last: 1 });
+});
+
+test("a body over maxBodyBytes is skipped before it is parsed, counted as too large, with the reason", () => {
+  const { hub, intake, lines } = setup();
+  // Valid JSON, so only the size can refuse it.
+  intake.take(body({ session_id: 3, timestamp: 1, source: "stdout", message: "z".repeat(400) }), "logs.session.3");
+  expect(hub.stats().lines).toBe(0);
+  expect(intake.takeCounts()).toMatchObject({ ingested: 0, malformed: 0, tooLarge: 1 });
+  expect(String(lines[0].reason)).toMatch(/^body of \d+ bytes exceeds 300/);
 });

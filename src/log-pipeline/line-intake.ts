@@ -2,7 +2,10 @@
  * What the ingest does with each delivery: decode it, hand the line to the
  * hub, count it. Synchronous and never throws (a throw here would reach the
  * AMQP frame parser). Malformed messages are counted and skipped, never
- * fatal, with at most one warning a second (see MalformedWarnings).
+ * fatal, with at most one warning a second (see MalformedWarnings). A body
+ * larger than `maxBodyBytes` is skipped before it is decoded or parsed:
+ * parsing costs a few times a body's size in strings, so one 100 MB message
+ * would cost hundreds of MB.
  */
 import { decodeLogLine } from "../logs/decode.ts";
 import type { LogHub } from "../logs/hub.ts";
@@ -16,6 +19,8 @@ export interface IntakeCounts {
   ingested: number;
   truncated: number;
   malformed: number;
+  /** Bodies over `maxBodyBytes`, skipped unparsed. */
+  tooLarge: number;
   failed: number;
 }
 
@@ -23,6 +28,8 @@ export interface LineIntakeOptions {
   hub: LogHub;
   /** LOG_LINE_MAX_BYTES: longer messages are cut, with a marker. */
   maxMessageBytes: number;
+  /** Larger bodies are skipped unparsed (see maxLogBodyBytes). */
+  maxBodyBytes: number;
   log: Logger;
   warnings: MalformedWarnings;
   /** DEBUG_LOG_OUTPUT: called with every buffered line. */
@@ -34,12 +41,17 @@ export class LineIntake {
   ingested = 0;
   // Counted here and taken once a second: a Map lookup per line would cost
   // more than the line itself at 50,000 lines/s.
-  private counts: IntakeCounts = { ingested: 0, truncated: 0, malformed: 0, failed: 0 };
+  private counts: IntakeCounts = emptyCounts();
 
   constructor(private readonly options: LineIntakeOptions) {}
 
   take(body: Uint8Array | null, routingKey: string): void {
-    const { hub, echo } = this.options;
+    const { hub, echo, maxBodyBytes } = this.options;
+    if (body && body.byteLength > maxBodyBytes) {
+      this.counts.tooLarge++;
+      this.options.warnings.skipped(routingKey, `body of ${body.byteLength} bytes exceeds ${maxBodyBytes} (8 x LOG_LINE_MAX_BYTES); not parsed`);
+      return;
+    }
     const r = decodeLogLine(body, this.options.maxMessageBytes);
     if (!r.ok) {
       this.counts.malformed++;
@@ -61,9 +73,22 @@ export class LineIntake {
 
   takeCounts(): IntakeCounts {
     const c = this.counts;
-    this.counts = { ingested: 0, truncated: 0, malformed: 0, failed: 0 };
+    this.counts = emptyCounts();
     return c;
   }
+}
+
+const emptyCounts = (): IntakeCounts => ({ ingested: 0, truncated: 0, malformed: 0, tooLarge: 0, failed: 0 });
+
+/**
+ * The largest log message body parsed: 8 x LOG_LINE_MAX_BYTES (512 KiB at
+ * the default). JSON escaping makes a body at most 6 times its message
+ * (`\u00XX` per byte) plus a few short fields, so every line up to
+ * LOG_LINE_MAX_BYTES fits; a longer line would be cut to LOG_LINE_MAX_BYTES
+ * anyway, and one past 8 times it is dropped instead of cut.
+ */
+export function maxLogBodyBytes(logLineMaxBytes: number): number {
+  return 8 * logLineMaxBytes;
 }
 
 /**

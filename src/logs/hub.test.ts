@@ -167,7 +167,7 @@ describe("expiry and memory", () => {
     watching.close();
     clock.advance(60_000);
     expect(h.sweep()).toBe(1);
-    expect(h.stats()).toEqual({ sessions: 0, lines: 0, bytes: 0, subscribers: 0 });
+    expect(h.stats()).toEqual({ sessions: 0, lines: 0, bytes: 0, pinnedBytes: 0, subscribers: 0, waiting: 0 });
   });
 
   test("total bytes stay under the bound; the least recently written sessions lose lines first", () => {

@@ -9,14 +9,23 @@
  * lines (see subscriber.ts). A stream that falls too far behind ends with
  * `LogStreamLagged`; the client reconnects with its last sequence number.
  *
- * Memory is bounded whatever the traffic: each ring holds at most
- * `maxLines`, all rings together at most `maxBytes` (estimated; past that
- * the oldest lines of the least recently written sessions go first), and
- * each stream's queue at most `maxPendingBytes`.
+ * Memory is bounded whatever the traffic or the clients:
+ * - each ring holds at most `maxLines`; each stream's queue at most
+ *   `maxPendingBytes` of live lines;
+ * - a stream for a session with no buffer (unknown, not started, expired)
+ *   creates none: it waits in a shared table, costing only itself, until a
+ *   line of that session arrives (then the buffer is made and it is moved in);
+ * - all rings together plus the lines only streams still hold (the ring
+ *   dropped them, a stream has yet to send them: "pinned", see pinned.ts)
+ *   stay under `maxBytes` (estimated). Pinned lines may take at most half of
+ *   it: past that the streams furthest behind end (LogStreamLagged, so
+ *   RESOURCE_EXHAUSTED) until they fit. Then the least recently written
+ *   sessions lose their oldest lines first.
  */
 import type { Clock } from "../util/time.ts";
 import { systemClock } from "../util/time.ts";
 import { lineBytes, type LogLine } from "./line.ts";
+import { PinnedLines } from "./pinned.ts";
 import { SessionRing } from "./ring.ts";
 import { Subscriber, type LogSubscription } from "./subscriber.ts";
 
@@ -25,7 +34,7 @@ export interface LogHubOptions {
   maxLines: number;
   /** A session without streams is forgotten this long after its last line (LOG_BUFFER_TTL). */
   ttlMs: number;
-  /** Estimated bytes all buffers together may hold (LOG_BUFFER_MAX_BYTES). */
+  /** Estimated bytes all buffers and pinned lines together may hold (LOG_BUFFER_MAX_BYTES). */
   maxBytes: number;
   /** Estimated bytes of live lines one stream may have waiting (LOG_STREAM_MAX_PENDING_BYTES). */
   maxPendingBytes: number;
@@ -35,8 +44,14 @@ export interface LogHubOptions {
 export interface LogHubStats {
   sessions: number;
   lines: number;
+  /** Estimated bytes of the buffers (lines and per-session overhead). */
   bytes: number;
+  /** Estimated bytes of lines the buffers dropped that streams still have to send. */
+  pinnedBytes: number;
+  /** Open streams, waiting ones included. */
   subscribers: number;
+  /** Streams waiting for the first line of a session that has no buffer. */
+  waiting: number;
 }
 
 export interface LogHub {
@@ -47,13 +62,14 @@ export interface LogHub {
    * lines until closed. An `afterSeq` beyond the newest line comes from an
    * earlier life of the buffer (a restart, or a TTL expiry): the stream then
    * starts from the oldest buffered line, so the client gets duplicates
-   * rather than a gap.
+   * rather than a gap. A session with no buffer gets none made: the stream
+   * waits for its first line.
    */
   subscribe(sessionId: number, afterSeq: number, signal?: AbortSignal): LogSubscription;
   /** Forgets sessions past their TTL that nobody is watching; returns how many. */
   sweep(): number;
   stats(): LogHubStats;
-  /** Streams open on one session, or on all when omitted. */
+  /** Streams open on one session, or on all when omitted (waiting ones included). */
   subscriberCount(sessionId?: number): number;
 }
 
@@ -65,22 +81,31 @@ interface SessionBuffer {
   readonly ring: SessionRing;
   lastActivityAt: number;
   readonly subscribers: Set<Subscriber>;
+  readonly pinned: PinnedLines;
 }
 
 export function createLogHub(options: LogHubOptions): LogHub {
   const { maxLines, ttlMs, maxBytes, maxPendingBytes } = options;
+  const maxPinnedBytes = Math.floor(maxBytes / 2);
   const clock = options.clock ?? systemClock;
   // Insertion order = least recently written first (touch() moves to the end),
   // so sweeping and memory eviction both start at the front.
   const sessions = new Map<number, SessionBuffer>();
+  // Streams of sessions with no buffer, by session id.
+  const waiting = new Map<number, Set<Subscriber>>();
+  // Sessions whose PinnedLines is not empty.
+  const pinnedSessions = new Set<SessionBuffer>();
   let lastTouched: SessionBuffer | undefined;
   let bytes = 0;
+  let pinnedBytes = 0;
   let lines = 0;
   let subscribers = 0;
+  let waitingCount = 0;
 
   function forget(s: SessionBuffer): void {
     bytes -= s.ring.bytes + SESSION_OVERHEAD_BYTES;
     lines -= s.ring.size;
+    unpin(s, s.pinned.clear());
     sessions.delete(s.ring.sessionId);
     if (lastTouched === s) lastTouched = undefined;
   }
@@ -89,17 +114,29 @@ export function createLogHub(options: LogHubOptions): LogHub {
     return s.subscribers.size === 0 && now - s.lastActivityAt >= ttlMs;
   }
 
-  /** The live buffer of a session, created empty (sequence restarting at 1) when there is none. */
-  function buffer(id: number, now: number): SessionBuffer {
-    let s = sessions.get(id);
+  /** The live buffer of a session, or undefined (an expired one is forgotten here). */
+  function existing(id: number, now: number): SessionBuffer | undefined {
+    const s = sessions.get(id);
     if (s && expired(s, now)) {
       forget(s);
-      s = undefined;
+      return undefined;
     }
+    return s;
+  }
+
+  /** The live buffer of a session, made (sequence restarting at 1) when there is none; waiting streams move in. */
+  function buffer(id: number, now: number): SessionBuffer {
+    let s = existing(id, now);
     if (!s) {
-      s = { ring: new SessionRing(id, maxLines), lastActivityAt: now, subscribers: new Set() };
+      s = { ring: new SessionRing(id, maxLines), lastActivityAt: now, subscribers: new Set(), pinned: new PinnedLines() };
       sessions.set(id, s);
       bytes += SESSION_OVERHEAD_BYTES;
+      const w = waiting.get(id);
+      if (w) {
+        waiting.delete(id);
+        waitingCount -= w.size;
+        for (const sub of w) s.subscribers.add(sub);
+      }
     }
     return s;
   }
@@ -113,27 +150,92 @@ export function createLogHub(options: LogHubOptions): LogHub {
     }
   }
 
-  function dropOldest(s: SessionBuffer): void {
-    bytes -= s.ring.dropOldest();
-    lines--;
+  function unpin(s: SessionBuffer, freed: number): void {
+    pinnedBytes -= freed;
+    if (s.pinned.empty) pinnedSessions.delete(s);
   }
 
-  function enforceMemoryBound(keep: SessionBuffer): void {
-    for (const s of sessions.values()) {
-      if (bytes <= maxBytes) return;
-      while (bytes > maxBytes && s.ring.size > 0) dropOldest(s);
-      if (bytes > maxBytes && s !== keep && s.subscribers.size === 0) forget(s);
+  /** Exact again: forgets pinned lines no stream of the session holds any more. */
+  function trim(s: SessionBuffer): void {
+    unpin(s, s.pinned.trim(s.ring.next, s.subscribers));
+  }
+
+  function dropOldest(s: SessionBuffer): void {
+    const line = s.ring.dropOldest();
+    if (!line) return;
+    lines--;
+    const size = lineBytes(line);
+    bytes -= size;
+    if (s.subscribers.size === 0) return;
+    if (s.pinned.due(line.seq)) trim(s);
+    // A stream still has to send it: its memory stays in use, counted as pinned.
+    if (s.pinned.keep(line)) {
+      pinnedBytes += size;
+      pinnedSessions.add(s);
     }
   }
 
-  function subscribe(s: SessionBuffer, afterSeq: number, signal?: AbortSignal): LogSubscription {
-    const sub = new Subscriber(s.ring.after(afterSeq), maxPendingBytes, (gone) => {
-      if (s.subscribers.delete(gone)) subscribers--;
-      // The buffer stays for its TTL counted from now, for a reconnect.
-      s.lastActivityAt = Math.max(s.lastActivityAt, clock.now());
-    });
-    s.subscribers.add(sub);
+  /** Ends the stream holding the most lines its buffer dropped; false when none does. */
+  function endFurthestBehind(): boolean {
+    let victim: Subscriber | undefined;
+    let most = 0;
+    for (const s of pinnedSessions) {
+      trim(s);
+      for (const sub of s.subscribers) {
+        const behind = s.ring.first - sub.heldFrom(s.ring.next);
+        if (behind > most) [victim, most] = [sub, behind];
+      }
+    }
+    victim?.dropBehind(`the server's log memory is full and this stream was the furthest behind (${most} lines no longer buffered)`);
+    return victim !== undefined;
+  }
+
+  function capPinned(): void {
+    while (pinnedBytes > maxPinnedBytes && endFurthestBehind());
+  }
+
+  function enforceMemoryBound(keep: SessionBuffer): void {
+    capPinned();
+    for (const s of sessions.values()) {
+      if (bytes + pinnedBytes <= maxBytes) return;
+      while (bytes + pinnedBytes > maxBytes && s.ring.size > 0) {
+        dropOldest(s);
+        if (pinnedBytes > maxPinnedBytes) capPinned();
+      }
+      if (bytes + pinnedBytes > maxBytes && s !== keep && s.subscribers.size === 0) forget(s);
+    }
+    // Only pinned lines are left to free.
+    while (bytes + pinnedBytes > maxBytes && endFurthestBehind());
+  }
+
+  function detach(gone: Subscriber): void {
+    subscribers--;
+    const w = waiting.get(gone.sessionId);
+    if (w?.delete(gone)) {
+      waitingCount--;
+      if (w.size === 0) waiting.delete(gone.sessionId);
+      return;
+    }
+    const s = sessions.get(gone.sessionId);
+    if (!s?.subscribers.delete(gone)) return;
+    if (!s.pinned.empty) trim(s);
+    // The buffer stays for its TTL counted from now, for a reconnect.
+    s.lastActivityAt = Math.max(s.lastActivityAt, clock.now());
+  }
+
+  function subscribe(sessionId: number, afterSeq: number, signal?: AbortSignal): LogSubscription {
+    const s = existing(sessionId, clock.now());
+    const sub = new Subscriber(sessionId, s ? s.ring.after(afterSeq) : [], maxPendingBytes, detach);
     subscribers++;
+    if (s) {
+      s.subscribers.add(sub);
+      s.pinned.watch(sub.heldFrom(s.ring.next));
+    } else {
+      let w = waiting.get(sessionId);
+      if (!w) waiting.set(sessionId, (w = new Set()));
+      w.add(sub);
+      waitingCount++;
+    }
     sub.watch(signal);
     return sub;
   }
@@ -147,17 +249,16 @@ export function createLogHub(options: LogHubOptions): LogHub {
       lines++;
       bytes += lineBytes(line);
       touch(s, now);
-      if (bytes > maxBytes) enforceMemoryBound(s);
+      if (bytes + pinnedBytes > maxBytes || pinnedBytes > maxPinnedBytes) enforceMemoryBound(s);
       for (const sub of s.subscribers) sub.push(line);
       return line;
     },
-    subscribe(sessionId, afterSeq, signal) {
-      return subscribe(buffer(sessionId, clock.now()), afterSeq, signal);
-    },
+    subscribe,
 
     sweep() {
       const now = clock.now();
       let removed = 0;
+      for (const s of pinnedSessions) trim(s);
       for (const s of sessions.values()) {
         if (expired(s, now)) {
           forget(s);
@@ -167,8 +268,9 @@ export function createLogHub(options: LogHubOptions): LogHub {
       return removed;
     },
 
-    stats: () => ({ sessions: sessions.size, lines, bytes, subscribers }),
+    stats: () => ({ sessions: sessions.size, lines, bytes, pinnedBytes, subscribers, waiting: waitingCount }),
 
-    subscriberCount: (sessionId) => (sessionId === undefined ? subscribers : (sessions.get(sessionId)?.subscribers.size ?? 0)),
+    subscriberCount: (sessionId) =>
+      sessionId === undefined ? subscribers : (sessions.get(sessionId)?.subscribers.size ?? 0) + (waiting.get(sessionId)?.size ?? 0),
   };
 }

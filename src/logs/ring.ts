@@ -38,15 +38,25 @@ export class SessionRing {
     return line;
   }
 
-  /** Forgets the oldest line; returns its estimated bytes (0 when empty). */
-  dropOldest(): number {
-    if (this.firstSeq === this.nextSeq) return 0;
+  /** The sequence number the next line will get. */
+  get next(): number {
+    return this.nextSeq;
+  }
+
+  /** The oldest buffered sequence number (equals `next` when empty). */
+  get first(): number {
+    return this.firstSeq;
+  }
+
+  /** Forgets the oldest line and returns it (undefined when empty). */
+  dropOldest(): LogLine | undefined {
+    if (this.firstSeq === this.nextSeq) return undefined;
     const i = this.slot(this.firstSeq);
-    const freed = lineBytes(this.slots[i]!);
+    const line = this.slots[i]!;
     this.slots[i] = undefined;
     this.firstSeq++;
-    this.bytes -= freed;
-    return freed;
+    this.bytes -= lineBytes(line);
+    return line;
   }
 
   /**

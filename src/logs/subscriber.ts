@@ -21,8 +21,10 @@ export class LogStreamLagged extends Error {
     /** The last sequence number this stream delivered (0 = none). */
     readonly lastDelivered: number,
     readonly pendingBytes: number,
+    /** Why, when it is not this stream's own bound (the hub's memory bound). */
+    why?: string,
   ) {
-    super(`stream fell behind: more than ${pendingBytes} bytes of lines waited to be sent after line ${lastDelivered}`);
+    super(why ?? `stream fell behind: more than ${pendingBytes} bytes of lines waited to be sent after line ${lastDelivered}`);
     this.name = "LogStreamLagged";
   }
 }
@@ -51,6 +53,7 @@ export class Subscriber implements LogSubscription {
   private unwatch: (() => void) | undefined;
 
   constructor(
+    readonly sessionId: number,
     backlog: LogLine[],
     private readonly maxPendingBytes: number,
     /** Called once when the stream ends, however it ends. */
@@ -66,6 +69,27 @@ export class Subscriber implements LogSubscription {
   watch(signal: AbortSignal | undefined): void {
     if (!signal || this.closed) return;
     this.unwatch = onAbort(signal, () => this.close());
+  }
+
+  /**
+   * The oldest sequence number this stream still has to send, or `next`
+   * (the session's next number) when it has nothing waiting. Its queue is
+   * contiguous up to the newest line, so it holds every line from there on.
+   */
+  heldFrom(next: number): number {
+    return this.head < this.queue.length ? this.queue[this.head].seq : next;
+  }
+
+  /** Lines waiting to be sent (backlog included). */
+  get waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Ends the stream as if it fell behind, with `why` (the hub needs its memory back). */
+  dropBehind(why: string): void {
+    if (this.closed) return;
+    this.lagged = new LogStreamLagged(this.lastDelivered, this.pendingBytes, why);
+    this.close();
   }
 
   /** From the hub, for every new line of the session. */
