@@ -51,7 +51,9 @@ async function serve(amqpUrl: string): Promise<void> {
   let reattach = async () => {};
   const session = await connectBroker({ url: amqpUrl, logger: silentLogger, signal, onConnect: () => reattach() });
   const app = createHttpApp([]);
-  const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal });
+  const { createLogAccess } = await import("../src/log-pipeline/log-access.ts");
+  const access = createLogAccess(config, silentLogger);
+  const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal, access });
   reattach = logs.ingest.reattach;
   app.get("/bench", (c) => c.json({ ingested: logs.ingest.ingested(), ...logs.hub.stats() }));
   const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal });

@@ -140,7 +140,20 @@ export const SETTINGS = {
   // enough to ride out a pause (GC, CPU contention) without loss, and ~30 MB
   // of broker memory per replica at worst; older lines are dropped first.
   logQueueMaxLength: { env: "LOG_QUEUE_MAX_LENGTH", default: "100000", help: "log lines the broker holds for this process when it falls behind (oldest dropped first)", schema: int(100, 100_000_000) },
-  logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, required by LogProcessor calls; unset = open", schema: list, secret: true },
+  logAccessTokens: { env: "LOG_ACCESS_TOKEN", help: "bearer token(s), comma-separated, one of which every log, history and session-list call must send (or an OIDC token, GRPC_AUTH_MODE)", schema: list, secret: true },
+  // protected: with no credentials, serve only this machine (Redis's
+  // protected mode), so a deployment nobody configured is not an open log
+  // reader; opening it takes a deliberate LOG_ACCESS=open.
+  logAccess: { env: "LOG_ACCESS", default: "protected", help: "without LOG_ACCESS_TOKEN or OIDC: protected = only clients on this machine (loopback) are served; open = anyone who reaches a port", schema: v.pipe(text, v.toLowerCase(), v.picklist(["protected", "open"], "must be protected or open")) },
+  // The deployed log-processor's names and values (libs/go/grpcauth).
+  grpcAuthMode: { env: "GRPC_AUTH_MODE", default: "none", help: "oidc = accept bearer JWTs from GRPC_OIDC_ISSUER for GRPC_OIDC_CLIENT_ID (besides LOG_ACCESS_TOKEN); none = no OIDC", schema: v.pipe(text, v.toLowerCase(), v.picklist(["none", "oidc"], "must be none or oidc")) },
+  grpcOidcIssuer: { env: "GRPC_OIDC_ISSUER", help: "OIDC issuer URL, exactly as tokens' iss (e.g. https://auth.example.com/realms/manman); keys from its discovery document", schema: urlWith(["https:", "http:"]) },
+  grpcOidcClientId: { env: "GRPC_OIDC_CLIENT_ID", help: "the audience (aud) an OIDC token must name", schema: text },
+  corsOrigins: { env: "CORS_ORIGINS", help: "web origins (scheme://host[:port]), comma-separated, whose pages may call the RPCs from a browser; unset = no CORS headers (the viewer is same-origin)", schema: v.pipe(list, v.check((os) => os.every(isOrigin), "must be origins like https://ui.example.com, comma-separated"), v.transform((os) => os.map((o) => new URL(o).origin))) },
+  metricsPort: { env: "METRICS_PORT", help: "serve /metrics and /status on this port instead of HEALTH_CHECK_PORT; unset = on HEALTH_CHECK_PORT", schema: port },
+  // All interfaces: Prometheus scrapes the pod from another pod; keep the
+  // port out of the Service (deploy/) or set 127.0.0.1 for a sidecar.
+  metricsHost: { env: "METRICS_HOST", default: "0.0.0.0", help: "address METRICS_PORT listens on", schema: nonEmpty },
   logArchiveDir: { env: "LOG_ARCHIVE_DIR", default: "./data/log-archive", help: "directory of the log archive when S3_BUCKET is unset (the container sets /var/lib/manman-processor/log-archive)", schema: nonEmpty },
   // 15 s after a minute ends: the host flushes its buffer every second and
   // publishes with a 2 s timeout, so a minute's lines are in by then; later
@@ -195,9 +208,32 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       problems.push(`${setting.env}=${shown}: ${result.issues.map((i) => i.message).join("; ")}`);
     }
   }
+  if (problems.length === 0) problems.push(...crossChecks(out as Omit<Config, "postgresUrl">));
   if (problems.length > 0) return { ok: false, problems };
   const c = out as Omit<Config, "postgresUrl">;
   return { ok: true, config: { ...c, postgresUrl: c.databaseUrl ?? c.pgDatabaseUrl ?? postgresUrlFromParts(c) } as Config };
+}
+
+/** Problems no single setting shows. */
+function crossChecks(c: Omit<Config, "postgresUrl">): string[] {
+  const problems: string[] = [];
+  if (c.grpcAuthMode === "oidc" && (!c.grpcOidcIssuer || !c.grpcOidcClientId)) {
+    problems.push("GRPC_AUTH_MODE=oidc needs GRPC_OIDC_ISSUER and GRPC_OIDC_CLIENT_ID");
+  }
+  if (c.metricsPort !== undefined && c.metricsPort !== 0 && c.metricsPort === c.healthCheckPort) {
+    problems.push(`METRICS_PORT=${c.metricsPort}: must differ from HEALTH_CHECK_PORT`);
+  }
+  return problems;
+}
+
+/** `scheme://host[:port]` and nothing more: what a browser sends as Origin. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === s.replace(/\/$/, "");
+  } catch {
+    return false;
+  }
 }
 
 function postgresUrlFromParts(c: Pick<Config, "dbHost" | "dbPort" | "dbUser" | "dbPassword" | "dbName" | "dbSslMode">): string {

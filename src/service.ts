@@ -15,9 +15,10 @@ import { errorMessage } from "./util/errors.ts";
 import { brokerTlsOptions } from "./amqp/tls.ts";
 import { declareEventTopology } from "./amqp/topology.ts";
 import { startEventPipeline } from "./event-pipeline/pipeline.ts";
-import { createHttpApp } from "./http/app.ts";
+import { createBareApp, createHttpApp, type App } from "./http/app.ts";
 import { mountViewerPages } from "./web/serve.ts";
-import { createAccessCheck } from "./rpc/access.ts";
+import { createLogAccess } from "./log-pipeline/log-access.ts";
+import { createViewerDatabase } from "./log-pipeline/viewer-database.ts";
 import type { LogIngest } from "./log-pipeline/ingest.ts";
 import { startLogService } from "./log-pipeline/log-service.ts";
 import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
@@ -39,6 +40,8 @@ export interface ServiceOptions {
 export interface Service {
   httpPort: number;
   grpcPort: number;
+  /** The bound METRICS_PORT, when /metrics and /status are served apart. */
+  metricsPort?: number;
   metrics: Metrics;
   stopped: Promise<void>;
 }
@@ -76,42 +79,49 @@ export async function startService({ config, logger, signal, runtime = currentRu
     // archive: consuming, and every write going through (throws the reason)
     { name: "log_archive", check: () => archive.check() },
   ]);
-  app.get("/metrics", (c) => {
+  // METRICS_PORT: /metrics and /status leave the public port for one of their own
+  const operator: App = config.metricsPort === undefined ? app : createBareApp();
+  operator.get("/metrics", (c) => {
     metrics.set("manman_event_messages_in_flight", "event messages received and not yet settled", events.consumer.inFlight());
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4" });
   });
   // replicas: which one applies events, and since when
-  app.get("/status", (c) => c.json(events.consumer.role.status()));
+  operator.get("/status", (c) => c.json(events.consumer.role.status()));
+  // access: who may call the log services (tokens, OIDC, protected or open), one check for all of them
+  const access = createLogAccess(config, logger);
+  // viewer: its own small pool, so viewers never take the event pool's connections
+  const viewerDb = createViewerDatabase(config);
+  const viewerQueries = { sql: viewerDb.sql, queries: viewerDb.queries, corsOrigins: config.corsOrigins };
   // history: LogHistory over the archive's rows and objects, on this app and (through the log service) on GRPC_PORT
-  const access = createAccessCheck(config.logAccessTokens ?? []);
-  const history = mountLogHistory(app, { sql, store: createObjectStore(config), access, logger, metrics, signal });
+  const history = mountLogHistory(app, { ...viewerQueries, store: createObjectStore(config), access, logger, metrics, signal });
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
-  const logs = await startLogService({ config, session, app, logger, metrics, signal, grpcRoutes: history.routes });
+  const logs = await startLogService({ config, session, app, logger, metrics, signal, access, grpcRoutes: history.routes });
   logIngest = logs.ingest;
   // archive: every line, durably, to the directory or S3 the ManManV2 API reads (docs/archive.md)
   const archive = await startLogArchive(config, { sql, session, logger, metrics, signal });
   // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)
   mountViewerPages(app);
-  mountSessionViewer(app, { sql, logger, signal, access: createAccessCheck(config.logAccessTokens ?? []), instanceId: logs.instance });
+  mountSessionViewer(app, { ...viewerQueries, logger, signal, access, instanceId: logs.instance });
 
   // HTTP stays up while the consumer drains, so probes see /readyz go 503.
   const httpStop = new AbortController();
   const http = await runtime.serve({ port: config.healthCheckPort, fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
+  const metricsHttp = operator === app ? undefined : await runtime.serve({ port: config.metricsPort!, hostname: config.metricsHost, fetch: (req, ctx) => operator.fetch(req, ctx), signal: httpStop.signal });
   const grpcPort = logs.grpcPort;
-  logger.info("manman-processor ready", { http_port: http.port, grpc_port: grpcPort, queue: config.queueName });
+  logger.info("manman-processor ready", { http_port: http.port, grpc_port: grpcPort, ...(metricsHttp ? { metrics_port: metricsHttp.port } : {}), queue: config.queueName });
 
   const stopped = (async () => {
     await aborted(signal);
     logger.info("shutting down: no new messages, draining in-flight ones");
     await Promise.all([events.stopped, logs.stopped, archive.stopped]);
     httpStop.abort();
-    await settlesWithin(http.stopped, 2000);
+    await settlesWithin(Promise.all([http.stopped, metricsHttp?.stopped]), 2000);
     await session.stop().catch(() => {});
-    await sql.end({ timeout: 5 });
+    await Promise.all([sql.end({ timeout: 5 }), viewerDb.end()]);
     logger.info("stopped");
   })();
 
-  return { httpPort: http.port, grpcPort, metrics, stopped };
+  return { httpPort: http.port, grpcPort, metricsPort: metricsHttp?.port, metrics, stopped };
 }
 
 /** Migrates, waiting (with backoff, one log line) while the database is unreachable. */

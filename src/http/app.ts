@@ -22,6 +22,11 @@ export interface ReadinessCheck {
 // probe timeout; a database slower than this is as good as down.
 const CHECK_TIMEOUT_MS = 2000;
 
+/** An app with no routes yet: METRICS_PORT's, for /metrics and /status apart from the public routes. */
+export function createBareApp(): App {
+  return new Hono<AppEnv>();
+}
+
 export function createHttpApp(checks: ReadinessCheck[]): App {
   const app = new Hono<AppEnv>();
   app.get("/healthz", (c) => c.json({ status: "ok" }));

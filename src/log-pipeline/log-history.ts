@@ -3,7 +3,8 @@
  * (storage/) behind the RPC (rpc/log-history.ts), mounted on the Hono app
  * (Connect, gRPC-Web) here; `routes` goes to the native gRPC server on
  * GRPC_PORT (log-service.ts), so the service answers on both ports like
- * LogProcessor, with the same tokens.
+ * LogProcessor, with the same access check. Its row queries run under the
+ * viewer's limit (viewer-database.ts); object reads have their own bound.
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { selectArchiveObjects, selectArchivedRange, selectHistogramCounts } from "../db/log-history.ts";
@@ -15,12 +16,18 @@ import type { AccessCheck } from "../rpc/access.ts";
 import { mountRpc } from "../rpc/fetch.ts";
 import { createLogHistory } from "../rpc/log-history.ts";
 import type { ObjectStore } from "../storage/store.ts";
+import { createViewerLimiter, limitedQueries, type ViewerQueries } from "./viewer-database.ts";
 
 export interface LogHistoryOptions {
+  /** The viewer's pool (viewer-database.ts). */
   sql: Sql;
+  /** The viewer's query limit, shared with SessionViewer; a limit of its own unless given. */
+  queries?: ViewerQueries;
+  /** CORS_ORIGINS. */
+  corsOrigins?: readonly string[];
   /** Where the archive writer puts objects (storage/create.ts from the same settings). */
   store: ObjectStore;
-  /** The LogProcessor's token check. */
+  /** The LogProcessor's access check. */
   access: AccessCheck;
   logger: Logger;
   metrics?: Metrics;
@@ -33,16 +40,17 @@ export interface MountedLogHistory {
   routes(router: ConnectRouter): void;
 }
 
-export function mountLogHistory(app: App, { sql, store, access, logger, metrics, signal }: LogHistoryOptions): MountedLogHistory {
+export function mountLogHistory(app: App, { sql, queries, corsOrigins, store, access, logger, metrics, signal }: LogHistoryOptions): MountedLogHistory {
+  const limited = queries ?? limitedQueries(createViewerLimiter());
   const rpc = createLogHistory({
-    selectObjects: (q) => selectArchiveObjects(sql, q),
-    selectArchivedRange: (id) => selectArchivedRange(sql, id),
-    selectHistogramCounts: (q) => selectHistogramCounts(sql, q),
+    selectObjects: (q) => limited(() => selectArchiveObjects(sql, q)),
+    selectArchivedRange: (id) => limited(() => selectArchivedRange(sql, id)),
+    selectHistogramCounts: (q) => limited(() => selectHistogramCounts(sql, q)),
     store,
     access,
     logger,
     metrics,
   });
-  mountRpc(app, { routes: rpc.routes, signal });
+  mountRpc(app, { routes: rpc.routes, signal, corsOrigins });
   return { routes: rpc.routes };
 }

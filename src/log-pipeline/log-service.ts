@@ -13,6 +13,7 @@ import { createLogHub, type LogHub } from "../logs/hub.ts";
 import { mountRpc } from "../rpc/fetch.ts";
 import { startGrpcServer } from "../rpc/grpc-server.ts";
 import { createLogProcessor } from "../rpc/log-processor.ts";
+import type { AccessCheck } from "../rpc/access.ts";
 import { startLogIngest, type LogIngest } from "./ingest.ts";
 
 export interface LogServiceOptions {
@@ -23,6 +24,8 @@ export interface LogServiceOptions {
   logger: Logger;
   metrics: Metrics;
   signal: AbortSignal;
+  /** Who may call (log-access.ts), shared with LogHistory and SessionViewer. */
+  access: AccessCheck;
   /** More services for the native gRPC port (LogHistory): the Hono app gets them from their own mounts. */
   grpcRoutes?: (router: ConnectRouter) => void;
 }
@@ -40,7 +43,7 @@ export interface LogService {
   stopped: Promise<void>;
 }
 
-export async function startLogService({ config, session, app, logger, metrics, signal, grpcRoutes }: LogServiceOptions): Promise<LogService> {
+export async function startLogService({ config, session, app, logger, metrics, signal, access, grpcRoutes }: LogServiceOptions): Promise<LogService> {
   const hub = createLogHub({
     maxLines: config.logBufferMaxMessages,
     ttlMs: config.logBufferTtl * 1000,
@@ -50,8 +53,8 @@ export async function startLogService({ config, session, app, logger, metrics, s
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   // One id per process: the hub's numbering is the process's.
   const instance = crypto.randomUUID();
-  const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics, instance });
-  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
+  const rpc = createLogProcessor({ hub, access, logger, metrics, instance });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins });
   const routes = (router: ConnectRouter) => (rpc.routes(router), grpcRoutes?.(router));
   const grpc = await startGrpcServer({ port: config.grpcPort, routes, logStreams: rpc.streams, logger, signal });
   return {

@@ -1,21 +1,28 @@
 /**
  * SessionViewer, wired: the session list query (db/viewer-sessions.ts)
  * behind the RPC (rpc/sessions.ts), mounted on the Hono app (Connect and
- * gRPC-Web) beside LogProcessor and guarded by the same tokens.
+ * gRPC-Web) beside LogProcessor and guarded by the same access check. Its
+ * queries run under the viewer's limit (viewer-database.ts).
  */
 import { selectViewerSessions } from "../db/viewer-sessions.ts";
 import type { Sql } from "../db/pool.ts";
 import { SessionViewer } from "../gen/manman/processor/v1/sessions_pb.ts";
 import type { App } from "../http/app.ts";
 import type { Logger } from "../log.ts";
-import type { AccessCheck } from "../rpc/access.ts";
+import { callerOf, type AccessCheck } from "../rpc/access.ts";
 import { mountRpc } from "../rpc/fetch.ts";
 import { sessionViewerService } from "../rpc/sessions.ts";
+import { createViewerLimiter, limitedQueries, type ViewerQueries } from "./viewer-database.ts";
 
 export interface SessionViewerOptions {
+  /** The viewer's pool (viewer-database.ts). */
   sql: Sql;
+  /** The viewer's query limit, shared with LogHistory; a limit of its own unless given. */
+  queries?: ViewerQueries;
+  /** CORS_ORIGINS. */
+  corsOrigins?: readonly string[];
   logger: Logger;
-  /** The LogProcessor's token check: the session list is guarded like the logs. */
+  /** The LogProcessor's access check: the session list is guarded like the logs. */
   access: AccessCheck;
   /** Ends open calls on shutdown. */
   signal: AbortSignal;
@@ -23,14 +30,15 @@ export interface SessionViewerOptions {
   instanceId?: string;
 }
 
-export function mountSessionViewer(app: App, { sql, logger, access, signal, instanceId }: SessionViewerOptions): void {
+export function mountSessionViewer(app: App, { sql, queries, corsOrigins, logger, access, signal, instanceId }: SessionViewerOptions): void {
+  const limited = queries ?? limitedQueries(createViewerLimiter());
   const service = sessionViewerService({
-    selectSessions: (q) => selectViewerSessions(sql, q),
+    selectSessions: (q) => limited(() => selectViewerSessions(sql, q)),
     log: logger.child({ component: "viewer" }),
     // Sequence numbers belong to this process's log hub: a new id per process
     // lets open pages notice a restart (see src/web/client/resume.ts).
     instanceId: instanceId ?? crypto.randomUUID(),
-    authorize: (ctx) => access.assert(ctx.requestHeader.get("authorization")),
+    authorize: (ctx) => access.admit(callerOf(ctx)),
   });
-  mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal });
+  mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal, corsOrigins });
 }

@@ -32,7 +32,7 @@ const MAX_REQUEST_BYTES = 1024;
 const encoder = new TextEncoder();
 
 /** A Response for the request, or undefined to let the router have it. */
-export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: Request): Promise<Response> | undefined {
+export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: Request, peer?: string): Promise<Response> | undefined {
   if (req.method !== "POST") return undefined;
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim();
   const wire: Wire | undefined =
@@ -43,10 +43,10 @@ export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: 
   if (!wire) return undefined;
   const encoding = req.headers.get(wire === "grpc-web" ? "grpc-encoding" : "connect-content-encoding");
   if (encoding !== null && encoding !== "identity") return undefined;
-  return serve(streams, shutdown, req, wire);
+  return serve(streams, shutdown, req, wire, peer);
 }
 
-async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, wire: Wire): Promise<Response> {
+async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, wire: Wire, peer: string | undefined): Promise<Response> {
   const headers = {
     "content-type": wire === "grpc-web" ? "application/grpc-web+proto" : `application/${wire}`,
     ...(wire === "grpc-web" ? { "grpc-accept-encoding": "identity" } : { "connect-accept-encoding": "identity" }),
@@ -56,13 +56,15 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
   // The request's signal aborts when the client goes away.
   const call = streams.call({ shutdown, timeoutMs, signal: req.signal });
   try {
+    // Who may call is settled before the body is read (access.ts).
+    await call.admit({ authorization: req.headers.get("authorization"), peer });
     const body = new Uint8Array(await req.arrayBuffer());
     const payload = body.length > MAX_REQUEST_BYTES + 5 ? undefined : oneMessage(body);
     if (!payload) throw new ConnectError("request is not one uncompressed message", Code.InvalidArgument);
     const request = wire === "connect+json"
       ? fromJsonString(StreamSessionLogsRequestSchema, new TextDecoder().decode(payload), { ignoreUnknownFields: true })
       : fromBinary(StreamSessionLogsRequestSchema, payload);
-    call.open(request, req.headers.get("authorization"), req.headers.get(SERVER_INSTANCE_HEADER));
+    call.open(request, req.headers.get(SERVER_INSTANCE_HEADER));
   } catch (err) {
     const status = call.failed(err);
     call.close();

@@ -2,12 +2,13 @@ import { expect, test } from "bun:test";
 import { createHttpApp } from "../http/app.ts";
 import { silentLogger } from "../log.ts";
 import { createLogHub } from "../logs/hub.ts";
+import { createAccessCheck } from "./access.ts";
 import { mountRpc } from "./fetch.ts";
 import { createLogProcessor } from "./log-processor.ts";
 
 function app() {
   const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
-  const rpc = createLogProcessor({ hub, accessTokens: [], logger: silentLogger });
+  const rpc = createLogProcessor({ hub, access: createAccessCheck({ access: "open" }), logger: silentLogger });
   const a = createHttpApp([]);
   const ac = new AbortController();
   mountRpc(a, { routes: rpc.routes, logStreams: rpc.streams, signal: ac.signal });

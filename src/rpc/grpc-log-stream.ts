@@ -53,9 +53,11 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Http2Serve
   const call = streams.call({ shutdown, timeoutMs: grpcTimeoutMs(header(req.headers["grpc-timeout"])) });
   res.once("close", () => call.clientGone());
   try {
+    // Who may call is settled before the body is read (access.ts).
+    await call.admit({ authorization: header(req.headers.authorization), peer: req.socket?.remoteAddress });
     const payload = oneMessage(await readBody(req));
     if (!payload) throw new ConnectError("request is not one uncompressed gRPC message", Code.InvalidArgument);
-    call.open(fromBinary(StreamSessionLogsRequestSchema, payload), header(req.headers.authorization), header(req.headers[SERVER_INSTANCE_HEADER]));
+    call.open(fromBinary(StreamSessionLogsRequestSchema, payload), header(req.headers[SERVER_INSTANCE_HEADER]));
     res.writeHead(200, { "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity", [SERVER_INSTANCE_HEADER]: streams.instance });
     for (;;) {
       const batch = await call.nextBatch(MAX_LINES_PER_WRITE);

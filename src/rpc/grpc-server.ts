@@ -5,10 +5,11 @@
  * and Deno). The same port also answers Connect and gRPC-Web over h2c.
  */
 import { createServer, type Http2Session } from "node:http2";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.ts";
 import { onAbort } from "../util/abort.ts";
+import { PEER_ADDRESS } from "./access.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { grpcLogStreamHandler } from "./grpc-log-stream.ts";
 import type { LogStreams } from "./log-stream-call.ts";
@@ -56,6 +57,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     // times, and on Bun it made streams of long lines stall. Log text goes
     // out as it is (the fetch router compresses nothing by default either).
     acceptCompression: [],
+    // The client's address, for protected mode (access.ts).
+    contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress),
   });
   const fast = options.logStreams ? grpcLogStreamHandler(options.logStreams, shutdown) : undefined;
   const server = createServer((req, res) => {

@@ -52,7 +52,7 @@ import type { Metrics } from "../metrics.ts";
 import type { ObjectStore } from "../storage/store.ts";
 import { errorMessage } from "../util/errors.ts";
 import { OncePer } from "../util/rate-limit.ts";
-import type { AccessCheck } from "./access.ts";
+import { callerOf, type AccessCheck } from "./access.ts";
 import { PageTooCostlyError, readPage, type PageBounds } from "./history-pager.ts";
 
 // The proto's page sizes: 1000 lines by default (a few screens, ~100 KB),
@@ -145,13 +145,15 @@ export function createLogHistory(deps: LogHistoryDeps): LogHistoryRpc {
     try {
       return await work();
     } catch (err) {
+      // Already a status (the viewer pool is full: log-pipeline/viewer-pool.ts).
+      if (err instanceof ConnectError) throw err;
       log.warn("reading log history failed", { error: errorMessage(err) });
       throw new ConnectError("the database did not answer", Code.Unavailable);
     }
   };
 
   async function readSessionLogs(req: ReadSessionLogsRequest, ctx: HandlerContext): Promise<ReadSessionLogsResponse> {
-    deps.access.assert(ctx.requestHeader.get("authorization"));
+    await deps.access.admit(callerOf(ctx));
     const sessionId = checkSession(req.sessionId);
     if (req.direction !== ReadDirection.FORWARD && req.direction !== ReadDirection.BACKWARD) {
       throw new ConnectError(`unknown direction ${req.direction}`, Code.InvalidArgument);
@@ -185,7 +187,7 @@ export function createLogHistory(deps: LogHistoryDeps): LogHistoryRpc {
   }
 
   async function sessionLogHistogram(req: SessionLogHistogramRequest, ctx: HandlerContext): Promise<SessionLogHistogramResponse> {
-    deps.access.assert(ctx.requestHeader.get("authorization"));
+    await deps.access.admit(callerOf(ctx));
     const sessionId = checkSession(req.sessionId);
     if (req.bucketSeconds < 0) throw new ConnectError("bucket_seconds must not be negative", Code.InvalidArgument);
     const range = await database(() => deps.selectArchivedRange(sessionId));

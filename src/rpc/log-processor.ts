@@ -11,13 +11,13 @@ import { LogProcessor, type LogMessage, type StreamSessionLogsRequest } from "..
 import type { LogHub } from "../logs/hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { createAccessCheck } from "./access.ts";
+import { callerOf, type AccessCheck } from "./access.ts";
 import { createLogStreams, SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
 
 export interface LogProcessorOptions {
   hub: LogHub;
-  /** LOG_ACCESS_TOKEN; empty = open to anyone who can reach the ports. */
-  accessTokens: readonly string[];
+  /** Who may call (access.ts); the wiring builds it from the settings and logs its mode. */
+  access: AccessCheck;
   logger: Logger;
   metrics?: Metrics;
   /** This process's instance id (logs/server-instance.ts); a fresh one unless given. */
@@ -34,11 +34,7 @@ export interface LogProcessorRpc {
 export function createLogProcessor(options: LogProcessorOptions): LogProcessorRpc {
   const { hub, metrics } = options;
   const log = options.logger.child({ component: "log_rpc" });
-  const access = createAccessCheck(options.accessTokens);
-  if (!access.required) {
-    log.warn("LOG_ACCESS_TOKEN is not set: anyone who reaches the HTTP or gRPC port can read every session's logs");
-  }
-  const streams = createLogStreams({ hub, access, log, metrics, instance: options.instance ?? crypto.randomUUID() });
+  const streams = createLogStreams({ hub, access: options.access, log, metrics, instance: options.instance ?? crypto.randomUUID() });
 
   // The router's path (gRPC+JSON, compressed requests, Connect over h2c, …):
   // one line per message, so the subscription's bound applies as on the others.
@@ -47,7 +43,8 @@ export function createLogProcessor(options: LogProcessorOptions): LogProcessorRp
     ctx.responseHeader.set(SERVER_INSTANCE_HEADER, streams.instance);
     let status: ConnectError | undefined;
     try {
-      call.open(req, ctx.requestHeader.get("authorization"), ctx.requestHeader.get(SERVER_INSTANCE_HEADER));
+      await call.admit(callerOf(ctx));
+      call.open(req, ctx.requestHeader.get(SERVER_INSTANCE_HEADER));
       for (;;) {
         const [line] = await call.nextBatch(1);
         if (!line) break;

@@ -17,13 +17,15 @@ function setup(maxPendingBytes = 1 << 20) {
   return { hub, metrics, streams, ended };
 }
 const request = { sessionId: 7n, afterSequenceNumber: 0n };
+const tok = { authorization: "Bearer tok", peer: undefined };
 const line = (message: string) => ({ sessionId: 7, timestamp: 1, source: "stdout", message });
 
 test("lines flow; shutdown ends the call with UNAVAILABLE, counted as shutdown", async () => {
   const { hub, streams, ended, metrics } = setup();
   const shutdown = new AbortController();
   const call = streams.call({ shutdown: rpcShutdownSignal(shutdown.signal) });
-  call.open(request, "Bearer tok");
+  await call.admit(tok);
+  call.open(request);
   expect(metrics.get("manman_log_streams_open")).toBe(1);
   hub.append(line("a"));
   expect((await call.nextBatch(10)).map((l) => l.message)).toEqual(["a"]);
@@ -38,7 +40,8 @@ test("lines flow; shutdown ends the call with UNAVAILABLE, counted as shutdown",
 test("the deadline ends the call with DEADLINE_EXCEEDED, counted as error", async () => {
   const { streams, ended } = setup();
   const call = streams.call({ timeoutMs: 5 });
-  call.open(request, "Bearer tok");
+  await call.admit(tok);
+  call.open(request);
   expect(await call.nextBatch(10)).toEqual([]);
   expect(call.ended()?.code).toBe(Code.DeadlineExceeded);
   call.close();
@@ -49,13 +52,15 @@ test("a client that leaves gets nothing more and is counted as client_left, howe
   const { streams, ended, hub } = setup();
   const request1 = new AbortController();
   const byRequest = streams.call({ signal: request1.signal });
-  byRequest.open(request, "Bearer tok");
+  await byRequest.admit(tok);
+  byRequest.open(request);
   request1.abort(); // a DOMException reason, as a fetch Request's signal has
   expect(await byRequest.nextBatch(1)).toEqual([]);
   expect(byRequest.ended()).toBeUndefined();
   byRequest.close();
   const byClose = streams.call({});
-  byClose.open(request, "Bearer tok");
+  await byClose.admit(tok);
+  byClose.open(request);
   const waiting = byClose.nextBatch(1);
   byClose.clientGone();
   expect(await waiting).toEqual([]);
@@ -63,7 +68,8 @@ test("a client that leaves gets nothing more and is counted as client_left, howe
   byClose.close();
   // Closed without asking how it ended (a cancelled response body).
   const cancelled = streams.call({});
-  cancelled.open(request, "Bearer tok");
+  await cancelled.admit(tok);
+  cancelled.open(request);
   cancelled.close();
   expect([ended("client_left"), hub.subscriberCount()]).toEqual([3, 0]);
 });
@@ -71,7 +77,8 @@ test("a client that leaves gets nothing more and is counted as client_left, howe
 test("a stream that falls behind fails with RESOURCE_EXHAUSTED, counted as fell_behind", async () => {
   const { hub, streams, ended } = setup(300);
   const call = streams.call({});
-  call.open(request, "Bearer tok");
+  await call.admit(tok);
+  call.open(request);
   for (let i = 0; i < 5; i++) hub.append(line("x".repeat(50)));
   const err = await call.nextBatch(10).then(() => undefined, (e) => e);
   const status = call.failed(err);
@@ -81,7 +88,7 @@ test("a stream that falls behind fails with RESOURCE_EXHAUSTED, counted as fell_
   expect(ended("fell_behind")).toBe(1);
 });
 
-test("a refused or invalid call is answered but not counted as a stream", () => {
+test("a refused or invalid call is answered but not counted as a stream", async () => {
   const { streams, metrics } = setup();
   for (const [req, auth, code] of [
     [request, null, Code.Unauthenticated],
@@ -89,9 +96,10 @@ test("a refused or invalid call is answered but not counted as a stream", () => 
     [{ sessionId: 0n, afterSequenceNumber: 0n }, "Bearer tok", Code.InvalidArgument],
   ] as const) {
     const call = streams.call({});
-    const status = (() => {
+    const status = await (async () => {
       try {
-        call.open(req, auth);
+        await call.admit({ authorization: auth, peer: undefined });
+        call.open(req);
       } catch (err) {
         return call.failed(err);
       }
@@ -105,7 +113,7 @@ test("a refused or invalid call is answered but not counted as a stream", () => 
 test("the router's handler goes through the same call: lines, then UNAVAILABLE on shutdown", async () => {
   const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
   const metrics = new Metrics();
-  const rpc = createLogProcessor({ hub, accessTokens: [], logger: silentLogger, metrics });
+  const rpc = createLogProcessor({ hub, access: createAccessCheck({ access: "open" }), logger: silentLogger, metrics });
   const stop = new AbortController();
   const transport = createRouterTransport(rpc.routes, { router: { shutdownSignal: rpcShutdownSignal(stop.signal) } });
   const client = createClient(LogProcessor, transport);
@@ -131,7 +139,8 @@ test("a number from another process's numbering (named in the instance header) s
   const asked = { sessionId: 7n, afterSequenceNumber: 2n };
   const read = async (numberedBy: string | null) => {
     const call = streams.call({});
-    call.open(asked, "Bearer tok", numberedBy);
+    await call.admit(tok);
+    call.open(asked, numberedBy);
     const got = (await call.nextBatch(10)).map((l) => l.message);
     call.close();
     return got;

@@ -4,14 +4,14 @@
  * (fetch-log-stream.ts) and native gRPC (grpc-log-stream.ts) each start one
  * per call and only move bytes; the call owns the rest:
  *
- * - the token and argument checks, and the subscription to the hub;
+ * - who may call (access.ts), the argument checks, and the subscription to the hub;
  * - what ends it: the server shutting down (UNAVAILABLE, so clients
  *   reconnect, to another replica if need be), its deadline
  *   (DEADLINE_EXCEEDED), the client leaving (CANCELED: nobody to tell);
  * - the status it ends with, and the metrics: streams open, and streams
  *   ended by reason (client_left, fell_behind, shutdown, error, …).
  *
- * Use: `open()`; `nextBatch()` until it returns [] (then `ended()`) or
+ * Use: `admit()` (before reading the request), `open()`; `nextBatch()` until it returns [] (then `ended()`) or
  * throws (then `failed(err)`); send the status those return, if any; and
  * `close()` in every case, which is idempotent.
  */
@@ -23,7 +23,7 @@ import { LogStreamLagged, type LogSubscription } from "../logs/subscriber.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { onAbort } from "../util/abort.ts";
-import type { AccessCheck } from "./access.ts";
+import type { AccessCheck, Caller } from "./access.ts";
 import { LogEncodings } from "./log-encoding.ts";
 
 export interface LogStreamCallEnds {
@@ -79,6 +79,7 @@ export class LogStreamCall {
   private readonly disposers: (() => void)[] = [];
   private sub: LogSubscription | undefined;
   private sessionId = 0;
+  private admitted = false;
   private reason = "client_left";
   private closed = false;
 
@@ -105,16 +106,22 @@ export class LogStreamCall {
     this.controller.abort(new ConnectError("client went away", Code.Canceled));
   }
 
+  /** Checks who is calling (token, or loopback in protected mode); throws ConnectError. Call it before reading the request body. */
+  async admit(caller: Caller): Promise<void> {
+    await this.deps.access.admit(caller);
+    this.admitted = true;
+  }
+
   /**
-   * Checks the token and the arguments (throwing ConnectError), then
-   * subscribes. `numberedBy` is the client's SERVER_INSTANCE_HEADER: when it
+   * Checks the arguments (throwing ConnectError), then subscribes; only
+   * after `admit()`. `numberedBy` is the client's SERVER_INSTANCE_HEADER: when it
    * names another process, its after_sequence_number is that process's and
    * says nothing here, so the stream starts at the oldest buffered line (a
    * line twice rather than a gap; the response header tells the client).
    */
-  open(request: { sessionId: bigint; afterSequenceNumber: bigint }, authorization: string | null, numberedBy: string | null = null): void {
-    const { hub, access, metrics } = this.deps;
-    access.assert(authorization);
+  open(request: { sessionId: bigint; afterSequenceNumber: bigint }, numberedBy: string | null = null): void {
+    const { hub, metrics } = this.deps;
+    if (!this.admitted) throw new ConnectError("the call was opened before its caller was admitted", Code.Internal);
     const sessionId = checkedId("session_id", request.sessionId, 1n);
     const asked = checkedId("after_sequence_number", request.afterSequenceNumber, 0n);
     const after = numberedBy && numberedBy !== this.deps.instance ? 0 : asked;

@@ -22,14 +22,14 @@ export interface SessionViewerDeps {
   log: Logger;
   /** Random per process: tells viewers that log sequence numbers started again. */
   instanceId: string;
-  /** Throws a ConnectError (UNAUTHENTICATED) when the call may not proceed. */
-  authorize?: (ctx: HandlerContext) => void;
+  /** Rejects with a ConnectError (UNAUTHENTICATED, PERMISSION_DENIED) when the call may not proceed. */
+  authorize?: (ctx: HandlerContext) => Promise<void>;
 }
 
 export function sessionViewerService(deps: SessionViewerDeps): ServiceImpl<typeof SessionViewer> {
   return {
     async listSessions(req, ctx) {
-      deps.authorize?.(ctx);
+      await deps.authorize?.(ctx);
       if (req.limit < 0) throw new ConnectError("limit must not be negative", Code.InvalidArgument);
       if (req.sessionIds.some((id) => id < 1n)) throw new ConnectError("session_ids must be positive", Code.InvalidArgument);
       if (req.sessionIds.length > MAX_SESSION_LIMIT) {
@@ -40,6 +40,8 @@ export function sessionViewerService(deps: SessionViewerDeps): ServiceImpl<typeo
       try {
         rows = await deps.selectSessions({ limit, sessionIds: req.sessionIds });
       } catch (err) {
+        // Already a status (the viewer pool is full: log-pipeline/viewer-pool.ts).
+        if (err instanceof ConnectError) throw err;
         deps.log.warn("listing sessions failed", { error: err });
         // The instance id rides along, so a viewer can still tell which
         // process answered and resume its log stream correctly.

@@ -6,6 +6,7 @@ declare const Bun: {
   serve(options: unknown): {
     port: number;
     timeout(req: Request, seconds: number): void;
+    requestIP(req: Request): { address: string } | null;
     stop(closeActiveConnections?: boolean): Promise<void>;
   };
 };
@@ -20,7 +21,7 @@ export const bunRuntime: Runtime = {
       // finish in milliseconds. Streams opt out per request with keepOpen(),
       // and the quiet-stream tests (12 s) prove they do.
       idleTimeout: 10,
-      fetch: (req: Request) => fetch(req, { keepOpen: () => server.timeout(req, 0) }),
+      fetch: (req: Request) => fetch(req, { keepOpen: () => server.timeout(req, 0), peer: server.requestIP(req)?.address }),
     });
     // Stopped however the stop goes: a failed close has nothing left to wait for.
     const stopped = aborted(signal).then(() => server.stop(true)).catch(() => {});

@@ -6,6 +6,8 @@ export interface RequestContext {
    * a log stream during a quiet period; long-lived streams call this.
    */
   keepOpen(): void;
+  /** The client's TCP address (the peer, not a forwarded header); undefined when the runtime cannot tell. */
+  peer?: string;
 }
 
 export type FetchHandler = (req: Request, ctx: RequestContext) => Response | Promise<Response>;

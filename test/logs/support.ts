@@ -17,6 +17,7 @@ import { Metrics } from "../../src/metrics.ts";
 import { createLogHub, type LogHub } from "../../src/logs/hub.ts";
 import { startLogIngest, type LogIngest } from "../../src/log-pipeline/ingest.ts";
 import { createLogProcessor } from "../../src/rpc/log-processor.ts";
+import { createLogAccess } from "../../src/log-pipeline/log-access.ts";
 import { mountRpc } from "../../src/rpc/fetch.ts";
 import { startGrpcServer } from "../../src/rpc/grpc-server.ts";
 import { currentRuntime } from "../../src/runtime/index.ts";
@@ -41,8 +42,10 @@ export interface LogStack {
 export async function startLogStack(
   amqpUrl: string,
   env: Record<string, string> = {},
-  grpcOptions: { keepaliveIntervalMs?: number; keepaliveTimeoutMs?: number } = {},
+  grpcOptions: { keepaliveIntervalMs?: number; keepaliveTimeoutMs?: number; listen?: string } = {},
 ): Promise<LogStack> {
+  // 127.0.0.1 unless a test needs clients from another address (protected mode).
+  const { listen = "127.0.0.1", ...keepalive } = grpcOptions;
   const loaded = loadConfig({ RABBITMQ_URL: amqpUrl, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", ...env });
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const config = loaded.config;
@@ -55,14 +58,14 @@ export async function startLogStack(
   let ingest: LogIngest | undefined;
   const session = await connectBroker({ url: config.rabbitmqUrl, logger, signal, name: "log-test", onConnect: () => ingest?.reattach() });
   ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
-  const rpc = createLogProcessor({ hub, accessTokens: config.logAccessTokens ?? [], logger, metrics });
+  const rpc = createLogProcessor({ hub, access: createLogAccess(config, logger), logger, metrics });
   const app = createHttpApp([]);
-  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins });
   // As in the service: HTTP outlives the signal a little, so open streams
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();
-  const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
-  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: rpc.routes, logStreams: rpc.streams, logger, signal, ...grpcOptions });
+  const http = await currentRuntime().serve({ port: 0, hostname: listen, fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
+  const grpc = await startGrpcServer({ port: 0, hostname: listen, routes: rpc.routes, logStreams: rpc.streams, logger, signal, ...keepalive });
   const transports = new Map<string, Transport>();
   return {
     config,
