@@ -99,6 +99,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
   const waiting: { window: TakenWindow<Held>; trigger: Trigger }[] = [];
   let writing = 0;
   let inWrites = 0; // lines taken from the windows and not yet settled
+  const notYet = new Set<number>(); // sessions whose row was not found this tick
   let pumpSoon: ReturnType<typeof setTimeout> | undefined;
   let idle: (() => void) | undefined;
 
@@ -120,6 +121,8 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
 
   function take(ids: WindowId[], trigger: Trigger): void {
     for (const id of ids) {
+      // A session not found yet is asked about again next tick, not at once in a loop.
+      if (notYet.has(id.sessionId) && !draining) continue;
       const window = windows.take(id);
       if (!window) continue;
       inWrites += window.count;
@@ -169,6 +172,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
         // Their channel closed: lines on it come again; any on an open channel wait for the next part.
         result.lines.forEach((l, i) => windows.add({ ...l, sessionId: window.sessionId }, result.handles[i]!, Date.now()));
       } else if (result.kind === "not_yet") {
+        notYet.add(window.sessionId);
         window.lines.forEach((l, i) => windows.add({ ...l, sessionId: window.sessionId }, window.handles[i]!, Date.now()));
       }
     } catch (err) {
@@ -192,6 +196,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       if (signal.aborted) break;
       const held = new Set(windows.all().map((w) => w.sessionId));
       await sessions.refresh(held, Date.now()).catch((err) => log.debug("could not read the sessions of held lines", { error: errorMessage(err) }));
+      notYet.clear();
       pump(true);
       warnings.summarise();
       publish();
