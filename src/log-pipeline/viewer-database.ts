@@ -7,6 +7,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Config } from "../config.ts";
+import { stopRefetchingTypes } from "../db/driver.ts";
 import { createPool, type Sql } from "../db/pool.ts";
 import { createLimiter, LimiterFull, LimiterTimeout, type Limiter } from "../util/limiter.ts";
 
@@ -36,7 +37,23 @@ export interface ViewerDatabase {
 export function createViewerDatabase(config: Pick<Config, "postgresUrl" | "dbStatementTimeoutMs">): ViewerDatabase {
   const sql = createPool({ url: config.postgresUrl, max: VIEWER_POOL_MAX, statementTimeoutMs: config.dbStatementTimeoutMs, name: "manman-processor-viewer" });
   const limiter = createViewerLimiter();
-  return { sql, limiter, queries: limitedQueries(limiter), end: () => sql.end({ timeout: 5 }) };
+  // postgres.js learns the array types on a pool's first connection; a query
+  // built before that sends its arrays untyped ("malformed array literal"),
+  // so the first query waits for one SELECT, after which the pool stops
+  // refetching them (db/driver.ts: the unawaited refetch is a crash trap).
+  let typesKnown: Promise<void> | undefined;
+  const learnTypes = () =>
+    (typesKnown ??= sql`SELECT 1`.then(
+      () => stopRefetchingTypes(sql),
+      (err: unknown) => {
+        typesKnown = undefined;
+        throw err;
+      },
+    ));
+  void learnTypes().catch(() => {}); // at once, while the database is known to be up; queries retry it
+  const limited = limitedQueries(limiter);
+  const queries: ViewerQueries = (work) => limited(async () => (await learnTypes(), work()));
+  return { sql, limiter, queries, end: () => sql.end({ timeout: 5 }) };
 }
 
 export function createViewerLimiter(): Limiter {
