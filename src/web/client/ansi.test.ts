@@ -34,6 +34,25 @@ describe("parseAnsi", () => {
     expect(stripAnsi("\x1b[2K\x1b[1Gdone\x1b]0;title\x07 \x1b[?25lhidden\x07\x08\tend\x1b")).toBe("done hidden\tend");
   });
 
+  test("C1 controls and bidi overrides, isolates and marks are shown as ⟨U+XXXX⟩, never applied; colours still work around them", () => {
+    // "Trojan Source": an override that would show "admin" reversed and hide what follows.
+    expect(stripAnsi("user=\u202Enimda\u202C ok")).toBe("user=⟨U+202E⟩nimda⟨U+202C⟩ ok");
+    for (const c of ["\u202A", "\u202B", "\u202C", "\u202D", "\u202E", "\u2066", "\u2067", "\u2068", "\u2069", "\u200E", "\u200F", "\u061C"]) {
+      const code = c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+      expect(stripAnsi(`a${c}b`)).toBe(`a⟨U+${code}⟩b`);
+    }
+    for (let cp = 0x80; cp <= 0x9f; cp++) {
+      expect(stripAnsi(`x${String.fromCharCode(cp)}y`)).toBe(`x⟨U+00${cp.toString(16).toUpperCase()}⟩y`);
+    }
+    expect(parseAnsi("\x1b[31mred\u202Eevil\x1b[0m\u009B")).toEqual([
+      { text: "red⟨U+202E⟩evil", style: { fg: 1 } },
+      { text: "⟨U+009B⟩", style: {} },
+    ]);
+    // Text around them, and ordinary non-ASCII (accents, right-to-left scripts, emoji), is untouched.
+    expect(stripAnsi("café ñ שלום 🎮 \u00A0 \u00FF")).toBe("café ñ שלום 🎮 \u00A0 \u00FF");
+    expect(stripAnsi("\t\x07bell")).toBe("\tbell");
+  });
+
   test("malformed sequences do not throw and keep the text", () => {
     expect(stripAnsi("\x1b[38;5mA\x1b[38;2;1mB\x1b[999mC")).toBe("ABC");
     expect(parseAnsi("\x1b[38;5;300mZ")).toEqual([{ text: "Z", style: {} }]);

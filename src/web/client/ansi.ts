@@ -33,15 +33,26 @@ export interface Segment {
 const ESCAPE = /\x1b(?:\[([0-?]*)[ -/]*([@-~])|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])/g;
 // Other C0 controls (and DEL) would show as boxes or move the cursor; tab stays.
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g;
-const HAS_CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
+// C1 controls (U+0080-U+009F) and the bidirectional controls - embeddings
+// and overrides U+202A-U+202E, isolates U+2066-U+2069, marks U+200E, U+200F,
+// U+061C - act without being seen: an override makes a line read otherwise
+// than it is (CVE-2021-42574, "Trojan Source"), and a log line is anyone's
+// text. They are shown as "⟨U+202E⟩", never applied.
+const INVISIBLE = /[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const HAS_CONTROL = /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
-/** Splits one line into styled segments; escape sequences other than SGR are dropped. */
+/** `text` with C1 and bidi controls written out as ⟨U+XXXX⟩ (see INVISIBLE), for any text from a log. */
+export function showInvisible(text: string): string {
+  return text.replace(INVISIBLE, (c) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}⟩`);
+}
+
+/** Splits one line into styled segments; escape sequences other than SGR are dropped, C1 and bidi controls shown (showInvisible). */
 export function parseAnsi(line: string): Segment[] {
   const out: Segment[] = [];
   let style: Style = {};
   let last = 0;
   const push = (text: string) => {
-    const clean = text.replace(CONTROL, "");
+    const clean = showInvisible(text.replace(CONTROL, ""));
     if (clean === "") return;
     const prev = out[out.length - 1];
     if (prev && prev.style === style) prev.text += clean;
@@ -57,7 +68,7 @@ export function parseAnsi(line: string): Segment[] {
   return out;
 }
 
-/** The text without escape sequences: what search, copy and download use. */
+/** The text without escape sequences, C1 and bidi controls shown: what search, copy and download use. */
 export function stripAnsi(line: string): string {
   if (!line.includes("\x1b") && !HAS_CONTROL.test(line)) return line;
   return parseAnsi(line).map((s) => s.text).join("");
