@@ -40,7 +40,7 @@ export async function startIssuer(keys: IssuerKey[], realm = "/realms/manman"): 
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch(req) {
+    fetch(req: Request): Response {
       const path = new URL(req.url).pathname.slice(realm.length);
       hits.set(path, (hits.get(path) ?? 0) + 1);
       if (state.failWith) return new Response("down", { status: state.failWith });
@@ -51,7 +51,7 @@ export async function startIssuer(keys: IssuerKey[], realm = "/realms/manman"): 
       return new Response("not found", { status: 404 });
     },
   });
-  const url = `http://127.0.0.1:${server.port}${realm}`;
+  const url: string = `http://127.0.0.1:${server.port as number}${realm}`;
   return {
     url,
     hits,
