@@ -136,6 +136,17 @@ export const SETTINGS = {
   // RESOURCE_EXHAUSTED and resumes, so 1,000 open streams cost at most a
   // few MB each even when their clients stall (lines are shared, not copied).
   logStreamMaxPendingBytes: { env: "LOG_STREAM_MAX_PENDING_BYTES", default: "4194304", help: "estimated bytes of log lines one stream may have waiting to be sent before it is ended with RESOURCE_EXHAUSTED", schema: int(64 * 1024, 1024 * 1024 * 1024) },
+  // 2,000: twice the 1,000 streams benchmarked (docs/logs.md: p99 4-10 ms,
+  // ~20% of a core). An open stream costs ~20 KB (measured: 1,000 waiting
+  // gRPC streams added 17 MB of RSS), so 2,000 add ~40 MB to the ~64 MB
+  // idle process and LOG_BUFFER_MAX_BYTES: well inside the 384 MiB limit.
+  logStreamsMax: { env: "LOG_STREAMS_MAX", default: "2000", help: "open log streams this process serves at most, all clients together; more are refused with RESOURCE_EXHAUSTED", schema: int(1, 1_000_000) },
+  // 500: a quarter of LOG_STREAMS_MAX, so one address (a hostile client)
+  // leaves three quarters to the others, while the ManManV2 UI, which
+  // streams every viewer's logs from its own address, still carries 500
+  // viewers. Behind a proxy every client has the proxy's address: raise it
+  // to LOG_STREAMS_MAX there.
+  logStreamsPerClientMax: { env: "LOG_STREAMS_PER_CLIENT_MAX", default: "500", help: "open log streams one client address (IPv6: one /64) may hold; more are refused with RESOURCE_EXHAUSTED", schema: int(1, 1_000_000) },
   // 100,000 lines: two seconds of the 50,000 lines/s this process ingests,
   // enough to ride out a pause (GC, CPU contention) without loss, and ~30 MB
   // of broker memory per replica at worst; older lines are dropped first.
@@ -220,6 +231,8 @@ function crossChecks(c: Omit<Config, "postgresUrl">): string[] {
   if (c.grpcAuthMode === "oidc" && (!c.grpcOidcIssuer || !c.grpcOidcClientId)) {
     problems.push("GRPC_AUTH_MODE=oidc needs GRPC_OIDC_ISSUER and GRPC_OIDC_CLIENT_ID");
   }
+  // deploy/secret.yaml.example's placeholder, applied unchanged, is a token everyone can read.
+  if (c.logAccessTokens?.some((t) => t.includes("CHANGE-ME"))) problems.push("LOG_ACCESS_TOKEN is still the placeholder of deploy/secret.yaml.example: set a random one");
   if (c.metricsPort !== undefined && c.metricsPort !== 0 && c.metricsPort === c.healthCheckPort) {
     problems.push(`METRICS_PORT=${c.metricsPort}: must differ from HEALTH_CHECK_PORT`);
   }

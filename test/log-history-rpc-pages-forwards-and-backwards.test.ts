@@ -64,10 +64,11 @@ beforeAll(async () => {
     check: (signal) => store.check(signal),
   };
   const app = createHttpApp([]);
-  const history = mountLogHistory(app, { sql, store: flaky, access: createAccessCheck([TOKEN]), logger: silentLogger, metrics, signal: stop.signal });
+  const access = createAccessCheck([TOKEN]);
+  const history = mountLogHistory(app, { sql, store: flaky, access, logger: silentLogger, metrics, signal: stop.signal });
   const served = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal: stop.signal });
   httpUrl = `http://127.0.0.1:${served.port}`;
-  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: history.routes, logger: silentLogger, signal: stop.signal });
+  const grpc = await startGrpcServer({ port: 0, hostname: "127.0.0.1", routes: history.routes, logger: silentLogger, signal: stop.signal, access, streamsPerClient: 500 });
   grpcUrl = `http://127.0.0.1:${grpc.port}`;
   await writeArchive();
 });

@@ -51,6 +51,6 @@ export function mountLogHistory(app: App, { sql, queries, corsOrigins, store, ac
     logger,
     metrics,
   });
-  mountRpc(app, { routes: rpc.routes, signal, corsOrigins });
+  mountRpc(app, { routes: rpc.routes, signal, corsOrigins, access });
   return { routes: rpc.routes };
 }

@@ -53,10 +53,11 @@ export async function startLogService({ config, session, app, logger, metrics, s
   const ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
   // One id per process: the hub's numbering is the process's.
   const instance = crypto.randomUUID();
-  const rpc = createLogProcessor({ hub, access, logger, metrics, instance });
-  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins });
+  const limits = { max: config.logStreamsMax, maxPerClient: config.logStreamsPerClientMax };
+  const rpc = createLogProcessor({ hub, access, logger, metrics, instance, limits });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins, access });
   const routes = (router: ConnectRouter) => (rpc.routes(router), grpcRoutes?.(router));
-  const grpc = await startGrpcServer({ port: config.grpcPort, routes, logStreams: rpc.streams, logger, signal });
+  const grpc = await startGrpcServer({ port: config.grpcPort, routes, logStreams: rpc.streams, logger, signal, access, streamsPerClient: config.logStreamsPerClientMax });
   return {
     grpcPort: grpc.port,
     hub,

@@ -11,6 +11,7 @@ import type { App } from "../http/app.ts";
 import type { Logger } from "../log.ts";
 import { callerOf, type AccessCheck } from "../rpc/access.ts";
 import { mountRpc } from "../rpc/fetch.ts";
+import { SESSION_LIST_REQUEST_MAX_BYTES } from "../rpc/request-limits.ts";
 import { sessionViewerService } from "../rpc/sessions.ts";
 import { createViewerLimiter, limitedQueries, type ViewerQueries } from "./viewer-database.ts";
 
@@ -40,5 +41,6 @@ export function mountSessionViewer(app: App, { sql, queries, corsOrigins, logger
     instanceId: instanceId ?? crypto.randomUUID(),
     authorize: (ctx) => access.admit(callerOf(ctx)),
   });
-  mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal, corsOrigins });
+  // ListSessions may name 1,000 sessions: its own body cap (request-limits.ts).
+  mountRpc(app, { routes: (router) => void router.service(SessionViewer, service), signal, corsOrigins, access, readMaxBytes: SESSION_LIST_REQUEST_MAX_BYTES });
 }

@@ -12,6 +12,10 @@
  * What ends the call and with which status is the call's business
  * (log-stream-call.ts); this file reads the request and frames bytes.
  *
+ * The request is read only after the caller was admitted (token or
+ * address, and a stream slot), at most STREAM_REQUEST_MAX_BYTES within
+ * BODY_DEADLINE_MS; the idle timeout is relaxed only once the stream is open.
+ *
  * Taken: POST of `application/connect+proto|json` or
  * `application/grpc-web(+proto)` without request compression. Anything else
  * (grpc-web-text, compressed requests, GET) goes to the Connect router.
@@ -22,17 +26,16 @@ import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_p
 import type { LogLine } from "../logs/line.ts";
 import { connectTimeoutMs, envelop, grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
 import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
+import { readBodyWithin, STREAM_REQUEST_MAX_BYTES } from "./request-limits.ts";
 
 type Wire = "connect+proto" | "connect+json" | "grpc-web";
 
 // See grpc-log-stream.ts: bounds one read so a catch-up cannot hold the loop.
 const MAX_LINES_PER_CHUNK = 256;
-// 1 KiB: a StreamSessionLogsRequest is two numbers, even as JSON.
-const MAX_REQUEST_BYTES = 1024;
 const encoder = new TextEncoder();
 
 /** A Response for the request, or undefined to let the router have it. */
-export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: Request, peer?: string): Promise<Response> | undefined {
+export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: Request, peer?: string, keepOpen?: () => void): Promise<Response> | undefined {
   if (req.method !== "POST") return undefined;
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim();
   const wire: Wire | undefined =
@@ -43,10 +46,10 @@ export function fetchLogStream(streams: LogStreams, shutdown: AbortSignal, req: 
   if (!wire) return undefined;
   const encoding = req.headers.get(wire === "grpc-web" ? "grpc-encoding" : "connect-content-encoding");
   if (encoding !== null && encoding !== "identity") return undefined;
-  return serve(streams, shutdown, req, wire, peer);
+  return serve(streams, shutdown, req, wire, peer, keepOpen);
 }
 
-async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, wire: Wire, peer: string | undefined): Promise<Response> {
+async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, wire: Wire, peer: string | undefined, keepOpen: (() => void) | undefined): Promise<Response> {
   const headers = {
     "content-type": wire === "grpc-web" ? "application/grpc-web+proto" : `application/${wire}`,
     ...(wire === "grpc-web" ? { "grpc-accept-encoding": "identity" } : { "connect-accept-encoding": "identity" }),
@@ -54,17 +57,13 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
   };
   const timeoutMs = wire === "grpc-web" ? grpcTimeoutMs(req.headers.get("grpc-timeout")) : connectTimeoutMs(req.headers.get("connect-timeout-ms"));
   // The request's signal aborts when the client goes away.
-  const call = streams.call({ shutdown, timeoutMs, signal: req.signal });
+  const call = streams.call({ shutdown, timeoutMs, signal: req.signal, keepOpen });
   try {
-    // Who may call is settled before the body is read (access.ts).
+    // Who may call, and a stream slot, are settled before the body is read.
     await call.admit({ authorization: req.headers.get("authorization"), peer });
-    const body = new Uint8Array(await req.arrayBuffer());
-    const payload = body.length > MAX_REQUEST_BYTES + 5 ? undefined : oneMessage(body);
+    const payload = oneMessage(await readBodyWithin(req, STREAM_REQUEST_MAX_BYTES + 5));
     if (!payload) throw new ConnectError("request is not one uncompressed message", Code.InvalidArgument);
-    const request = wire === "connect+json"
-      ? fromJsonString(StreamSessionLogsRequestSchema, new TextDecoder().decode(payload), { ignoreUnknownFields: true })
-      : fromBinary(StreamSessionLogsRequestSchema, payload);
-    call.open(request, req.headers.get(SERVER_INSTANCE_HEADER));
+    call.open(decode(wire, payload), req.headers.get(SERVER_INSTANCE_HEADER));
   } catch (err) {
     const status = call.failed(err);
     call.close();
@@ -97,6 +96,16 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
     { highWaterMark: 1 },
   );
   return new Response(stream, { status: 200, headers });
+}
+
+function decode(wire: Wire, payload: Uint8Array) {
+  try {
+    return wire === "connect+json"
+      ? fromJsonString(StreamSessionLogsRequestSchema, new TextDecoder().decode(payload), { ignoreUnknownFields: true })
+      : fromBinary(StreamSessionLogsRequestSchema, payload);
+  } catch (err) {
+    throw new ConnectError(`request is not a StreamSessionLogsRequest: ${(err as Error).message}`, Code.InvalidArgument);
+  }
 }
 
 /** The last frame: Connect's end-of-stream message, or gRPC-Web's trailers. */

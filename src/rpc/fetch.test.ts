@@ -8,10 +8,11 @@ import { createLogProcessor } from "./log-processor.ts";
 
 function app() {
   const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
-  const rpc = createLogProcessor({ hub, access: createAccessCheck({ access: "open" }), logger: silentLogger });
+  const access = createAccessCheck({ access: "open" });
+  const rpc = createLogProcessor({ hub, access, logger: silentLogger });
   const a = createHttpApp([]);
   const ac = new AbortController();
-  mountRpc(a, { routes: rpc.routes, logStreams: rpc.streams, signal: ac.signal });
+  mountRpc(a, { routes: rpc.routes, logStreams: rpc.streams, signal: ac.signal, access });
   return { a, hub, stop: () => ac.abort() };
 }
 

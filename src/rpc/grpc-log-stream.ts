@@ -13,7 +13,9 @@
  * What ends the call and with which status is the call's business
  * (log-stream-call.ts); this file reads the request and frames bytes.
  *
- * Only the plain case is taken: POST of `application/grpc` or
+ * The request is read only after the caller was admitted (token or
+ * address, and a stream slot), at most STREAM_REQUEST_MAX_BYTES within
+ * BODY_DEADLINE_MS. Only the plain case is taken: POST of `application/grpc` or
  * `application/grpc+proto` without request compression. Everything else
  * (gRPC+JSON, Connect and gRPC-Web over h2c, compressed requests, other
  * services) falls through to the Connect router.
@@ -25,14 +27,13 @@ import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_p
 import { onAbort } from "../util/abort.ts";
 import { grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
 import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
+import { assertLength, BODY_DEADLINE_MS, bodyTooLarge, bodyTooSlow, STREAM_REQUEST_MAX_BYTES } from "./request-limits.ts";
 
 export const STREAM_SESSION_LOGS_PATH = "/manman.v1.LogProcessor/StreamSessionLogs";
 
 // Lines per write: a burst goes out in a few writes of at most this many,
 // so one stream's catch-up cannot hold the event loop for long.
 const MAX_LINES_PER_WRITE = 256;
-// 1 KiB: a StreamSessionLogsRequest is two varints; anything bigger is not one.
-const MAX_REQUEST_BYTES = 1024;
 
 export type Http2Handler = (req: Http2ServerRequest, res: Http2ServerResponse) => boolean;
 
@@ -53,11 +54,11 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Http2Serve
   const call = streams.call({ shutdown, timeoutMs: grpcTimeoutMs(header(req.headers["grpc-timeout"])) });
   res.once("close", () => call.clientGone());
   try {
-    // Who may call is settled before the body is read (access.ts).
+    // Who may call, and a stream slot, are settled before the body is read.
     await call.admit({ authorization: header(req.headers.authorization), peer: req.socket?.remoteAddress });
-    const payload = oneMessage(await readBody(req));
+    const payload = oneMessage(await readBody(req, STREAM_REQUEST_MAX_BYTES + 5));
     if (!payload) throw new ConnectError("request is not one uncompressed gRPC message", Code.InvalidArgument);
-    call.open(fromBinary(StreamSessionLogsRequestSchema, payload), header(req.headers[SERVER_INSTANCE_HEADER]));
+    call.open(decode(payload), header(req.headers[SERVER_INSTANCE_HEADER]));
     res.writeHead(200, { "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity", [SERVER_INSTANCE_HEADER]: streams.instance });
     for (;;) {
       const batch = await call.nextBatch(MAX_LINES_PER_WRITE);
@@ -91,17 +92,45 @@ function finish(res: Http2ServerResponse, status: ConnectError, instance: string
   }
 }
 
-function readBody(req: Http2ServerRequest): Promise<Uint8Array> {
+function decode(payload: Uint8Array) {
+  try {
+    return fromBinary(StreamSessionLogsRequestSchema, payload);
+  } catch (err) {
+    throw new ConnectError(`request is not a StreamSessionLogsRequest: ${(err as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+/**
+ * The whole request body, if it has at most `maxBytes` and ends within
+ * BODY_DEADLINE_MS; otherwise RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED, and
+ * the rest is not read (the stream is reset once the status is sent).
+ */
+function readBody(req: Http2ServerRequest, maxBytes: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
+    const done = (err?: ConnectError) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      if (err) {
+        req.pause();
+        reject(err);
+      } else resolve(new Uint8Array(Buffer.concat(chunks)));
+    };
+    const onData = (c: Buffer) => {
       size += c.length;
-      if (size > MAX_REQUEST_BYTES) reject(new ConnectError("request too large", Code.ResourceExhausted));
+      if (size > maxBytes) done(bodyTooLarge(maxBytes));
       else chunks.push(c);
-    });
-    req.once("end", () => resolve(new Uint8Array(Buffer.concat(chunks))));
-    req.once("error", reject);
+    };
+    const timer = setTimeout(() => done(bodyTooSlow(BODY_DEADLINE_MS)), BODY_DEADLINE_MS);
+    try {
+      assertLength(header(req.headers["content-length"]), maxBytes);
+    } catch (err) {
+      return done(err as ConnectError);
+    }
+    req.on("data", onData);
+    req.once("end", () => done());
+    req.once("error", (err) => done(ConnectError.from(err)));
   });
 }
 

@@ -3,13 +3,21 @@
  * (grpcurl, Go). gRPC needs HTTP trailers, which a fetch Response cannot
  * carry, so this is `node:http2` with connect-node's adapter (works on Bun
  * and Deno). The same port also answers Connect and gRPC-Web over h2c.
+ *
+ * Limits: connection SETTINGS and idle rules in http2-limits.ts; who may
+ * call is decided from the headers before a body is read (the router's
+ * requestGate, the fast path's admit); bodies capped (readMaxBytes) and
+ * timed (BODY_DEADLINE_MS); deadline headers clamped (request-limits.ts).
  */
-import { createServer, type Http2Session } from "node:http2";
+import { createServer, type Http2ServerRequest, type Http2Session } from "node:http2";
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.ts";
 import { onAbort } from "../util/abort.ts";
-import { PEER_ADDRESS } from "./access.ts";
+import { callerOf, PEER_ADDRESS, type AccessCheck } from "./access.ts";
+import { connectTimeoutMs, grpcTimeoutMs } from "./framing.ts";
+import { bodyDeadline, ConnectionIdle, http2Settings, type IdleTimings } from "./http2-limits.ts";
+import { clampDeadlineHeaders, RPC_REQUEST_MAX_BYTES } from "./request-limits.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { grpcLogStreamHandler } from "./grpc-log-stream.ts";
 import type { LogStreams } from "./log-stream-call.ts";
@@ -24,9 +32,15 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Aborting ends open calls with UNAVAILABLE, stops listening and closes connections. */
   signal: AbortSignal;
+  /** Who may call: checked from the headers before any request body is read. */
+  access: AccessCheck;
+  /** LOG_STREAMS_PER_CLIENT_MAX: one client's streams fit one connection (http2-limits.ts). */
+  streamsPerClient: number;
   /** Tests shorten these; see KEEPALIVE_* below. */
   keepaliveIntervalMs?: number;
   keepaliveTimeoutMs?: number;
+  /** Tests shorten these; see http2-limits.ts. */
+  idle?: IdleTimings;
 }
 
 export interface GrpcServer {
@@ -59,16 +73,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     acceptCompression: [],
     // The client's address, for protected mode (access.ts).
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress),
+    readMaxBytes: RPC_REQUEST_MAX_BYTES,
+    // Before the body is read: a refused caller costs no read, however large its body.
+    requestGate: (ctx) => options.access.admit(callerOf(ctx)),
   });
   const fast = options.logStreams ? grpcLogStreamHandler(options.logStreams, shutdown) : undefined;
-  const server = createServer((req, res) => {
-    if (!fast?.(req, res)) void router(req, res);
+  const idle = new WeakMap<Http2Session, ConnectionIdle>();
+  const server = createServer({ settings: http2Settings(options.streamsPerClient) }, (req, res) => {
+    idle.get(req.stream.session as Http2Session)?.track(res);
+    if (fast?.(req, res)) return;
+    clampHeaders(req);
+    bodyDeadline(req, res);
+    void router(req, res);
   });
   const sessions = new Set<Http2Session>();
   const interval = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
   const timeout = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
   server.on("session", (s: Http2Session) => {
     sessions.add(s);
+    idle.set(s, new ConnectionIdle(s, options.idle ?? {}, (hadRequests) => log.debug(hadRequests ? "closing an idle gRPC connection" : "closing a gRPC connection that sent no request in time")));
     const keepalive = setInterval(() => {
       const unanswered = setTimeout(() => {
         log.info("closing a gRPC connection that stopped answering pings");
@@ -112,4 +135,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     });
   });
   return { port, stopped };
+}
+
+/** The router arms a timer with the raw deadline header: clamp it first (request-limits.ts). */
+function clampHeaders(req: Http2ServerRequest): void {
+  const get = (n: string) => {
+    const v = req.headers[n];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  clampDeadlineHeaders(get, (n, v) => void (req.headers[n] = v), { grpc: grpcTimeoutMs, connect: connectTimeoutMs });
 }

@@ -12,7 +12,8 @@ import type { LogHub } from "../logs/hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { callerOf, type AccessCheck } from "./access.ts";
-import { createLogStreams, SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
+import { createLogStreams, KEEP_OPEN, SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
+import type { StreamSlotsOptions } from "./stream-slots.ts";
 
 export interface LogProcessorOptions {
   hub: LogHub;
@@ -22,6 +23,8 @@ export interface LogProcessorOptions {
   metrics?: Metrics;
   /** This process's instance id (logs/server-instance.ts); a fresh one unless given. */
   instance?: string;
+  /** LOG_STREAMS_MAX and LOG_STREAMS_PER_CLIENT_MAX; unlimited unless given. */
+  limits?: StreamSlotsOptions;
 }
 
 export interface LogProcessorRpc {
@@ -34,12 +37,13 @@ export interface LogProcessorRpc {
 export function createLogProcessor(options: LogProcessorOptions): LogProcessorRpc {
   const { hub, metrics } = options;
   const log = options.logger.child({ component: "log_rpc" });
-  const streams = createLogStreams({ hub, access: options.access, log, metrics, instance: options.instance ?? crypto.randomUUID() });
+  const streams = createLogStreams({ hub, access: options.access, log, metrics, instance: options.instance ?? crypto.randomUUID(), limits: options.limits });
 
   // The router's path (gRPC+JSON, compressed requests, Connect over h2c, …):
   // one line per message, so the subscription's bound applies as on the others.
   async function* streamSessionLogs(req: StreamSessionLogsRequest, ctx: HandlerContext): AsyncIterable<LogMessage> {
-    const call = streams.call({ signal: ctx.signal });
+    // The router parsed and clamped the deadline itself (ctx.signal carries it).
+    const call = streams.call({ signal: ctx.signal, keepOpen: ctx.values.get(KEEP_OPEN) });
     ctx.responseHeader.set(SERVER_INSTANCE_HEADER, streams.instance);
     let status: ConnectError | undefined;
     try {

@@ -150,3 +150,64 @@ test("a number from another process's numbering (named in the instance header) s
   expect(await read(null)).toEqual(["c"]);
   expect(await read("elsewhere")).toEqual(["a", "b", "c"]);
 });
+
+test("streams past LOG_STREAMS_PER_CLIENT_MAX or LOG_STREAMS_MAX are refused with RESOURCE_EXHAUSTED before any body, and counted", async () => {
+  const hub = createLogHub({ maxLines: 10, ttlMs: 60_000, maxBytes: 1 << 20, maxPendingBytes: 1 << 20 });
+  const metrics = new Metrics();
+  const streams = createLogStreams({ hub, access: createAccessCheck(["tok"]), log: silentLogger, metrics, instance: "here", limits: { max: 3, maxPerClient: 2 } });
+  const from = (peer: string) => ({ authorization: "Bearer tok", peer });
+  const refusal = async (peer: string) => {
+    const call = streams.call({});
+    try {
+      await call.admit(from(peer));
+      return call;
+    } catch (err) {
+      call.close();
+      return call.failed(err);
+    }
+  };
+  const [a1, a2] = [await refusal("10.0.0.1"), await refusal("10.0.0.1")];
+  const third = await refusal("10.0.0.1");
+  expect(third).toBeInstanceOf(ConnectError);
+  expect((third as ConnectError).code).toBe(Code.ResourceExhausted);
+  expect((third as ConnectError).rawMessage).toContain("LOG_STREAMS_PER_CLIENT_MAX");
+  const b1 = await refusal("10.0.0.2");
+  const over = await refusal("10.0.0.3");
+  expect((over as ConnectError).rawMessage).toContain("LOG_STREAMS_MAX");
+  expect(metrics.get("manman_log_streams_refused_total", { reason: "per_client" })).toBe(1);
+  expect(metrics.get("manman_log_streams_refused_total", { reason: "total" })).toBe(1);
+  // A slot comes back when its call closes, opened or not.
+  (a1 as { close(): void }).close();
+  expect((await refusal("10.0.0.3")) instanceof ConnectError).toBe(false);
+  for (const c of [a2, b1]) (c as { close(): void }).close();
+});
+
+test("the idle timeout is relaxed only once the stream is open, never for a refused call", async () => {
+  const { streams } = setup();
+  let kept = 0;
+  const refused = streams.call({ keepOpen: () => void kept++ });
+  await refused.admit({ authorization: "Bearer nope", peer: undefined }).catch(() => {});
+  refused.close();
+  const invalid = streams.call({ keepOpen: () => void kept++ });
+  await invalid.admit(tok);
+  expect(() => invalid.open({ sessionId: 0n, afterSequenceNumber: 0n })).toThrow();
+  invalid.close();
+  expect(kept).toBe(0);
+  const ok = streams.call({ keepOpen: () => void kept++ });
+  await ok.admit(tok);
+  ok.open(request);
+  expect(kept).toBe(1);
+  ok.close();
+});
+
+test("a deadline past 2^31-1 ms is clamped, not fired at once", async () => {
+  const { streams, hub } = setup();
+  const call = streams.call({ timeoutMs: 99_999_999 * 3_600_000 });
+  await call.admit(tok);
+  call.open(request);
+  hub.append(line("a"));
+  expect((await call.nextBatch(10)).map((l) => l.message)).toEqual(["a"]);
+  await Bun.sleep(20);
+  expect(call.signal.aborted).toBe(false);
+  call.close();
+});

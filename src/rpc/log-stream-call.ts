@@ -4,7 +4,12 @@
  * (fetch-log-stream.ts) and native gRPC (grpc-log-stream.ts) each start one
  * per call and only move bytes; the call owns the rest:
  *
- * - who may call (access.ts), the argument checks, and the subscription to the hub;
+ * - who may call (access.ts), a slot among LOG_STREAMS_MAX in all and
+ *   LOG_STREAMS_PER_CLIENT_MAX per client address (stream-slots.ts; refused
+ *   with RESOURCE_EXHAUSTED and counted), the argument checks, and the
+ *   subscription to the hub; only then is the runtime's idle timeout
+ *   relaxed for it (`keepOpen`), so an unadmitted or unread request never
+ *   outlives that timeout;
  * - what ends it: the server shutting down (UNAVAILABLE, so clients
  *   reconnect, to another replica if need be), its deadline
  *   (DEADLINE_EXCEEDED), the client leaving (CANCELED: nobody to tell);
@@ -15,7 +20,7 @@
  * throws (then `failed(err)`); send the status those return, if any; and
  * `close()` in every case, which is idempotent.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import type { LogHub } from "../logs/hub.ts";
 import { SERVER_INSTANCE_HEADER } from "../logs/server-instance.ts";
 import type { LogLine } from "../logs/line.ts";
@@ -25,12 +30,16 @@ import type { Metrics } from "../metrics.ts";
 import { onAbort } from "../util/abort.ts";
 import type { AccessCheck, Caller } from "./access.ts";
 import { LogEncodings } from "./log-encoding.ts";
+import { clampDeadline } from "./request-limits.ts";
+import { StreamSlots, type StreamSlotsOptions } from "./stream-slots.ts";
 
 export interface LogStreamCallEnds {
   /** The server's shutdown signal; its reason (UNAVAILABLE) is what the client is told. */
   shutdown?: AbortSignal;
-  /** From the request's grpc-timeout or connect-timeout-ms. */
+  /** From the request's grpc-timeout or connect-timeout-ms; clamped to MAX_DEADLINE_MS. */
   timeoutMs?: number;
+  /** Relaxes the runtime's idle timeout for this request (runtime/types.ts); called once the stream is open. */
+  keepOpen?: () => void;
   /**
    * Another signal that ends the call: the request's, or the router's
    * handler signal. A reason that is not a ConnectError means the client left.
@@ -55,17 +64,28 @@ export interface LogStreamsOptions {
   metrics?: Metrics;
   /** The process's instance id (logs/server-instance.ts). */
   instance: string;
+  /** LOG_STREAMS_MAX and LOG_STREAMS_PER_CLIENT_MAX; unlimited when not given (unit tests). */
+  limits?: StreamSlotsOptions;
 }
 
 export { SERVER_INSTANCE_HEADER };
 
+/** The runtime's keepOpen for a router call (fetch.ts sets it; the router's StreamSessionLogs calls it once open). */
+export const KEEP_OPEN = createContextKey<(() => void) | undefined>(undefined, { description: "relaxes the idle timeout of this request" });
+
 export function createLogStreams(options: LogStreamsOptions): LogStreams {
   const encodings = new LogEncodings();
-  return { encodings, instance: options.instance, call: (ends) => new LogStreamCall(options, ends) };
+  const slots = new StreamSlots(options.limits ?? { max: Infinity, maxPerClient: Infinity });
+  return { encodings, instance: options.instance, call: (ends) => new LogStreamCall(options, slots, ends) };
 }
 
 const STREAMS_OPEN = "manman_log_streams_open";
 const STREAMS_ENDED = "manman_log_streams_ended_total";
+const STREAMS_REFUSED = "manman_log_streams_refused_total";
+const REFUSALS = {
+  total: "LOG_STREAMS_MAX log streams are open on this server; try again later or another replica",
+  per_client: "LOG_STREAMS_PER_CLIENT_MAX log streams are open from this address; close one first",
+};
 
 /** The reason an end is counted under, by the status the client got. */
 const END_REASONS: Partial<Record<Code, string>> = {
@@ -80,14 +100,19 @@ export class LogStreamCall {
   private sub: LogSubscription | undefined;
   private sessionId = 0;
   private admitted = false;
+  private releaseSlot: (() => void) | undefined;
+  private readonly keepOpen: (() => void) | undefined;
   private reason = "client_left";
   private closed = false;
 
   constructor(
     private readonly deps: LogStreamsOptions,
+    private readonly slots: StreamSlots,
     ends: LogStreamCallEnds,
   ) {
-    const { shutdown, signal, timeoutMs } = ends;
+    const { shutdown, signal } = ends;
+    const timeoutMs = clampDeadline(ends.timeoutMs);
+    this.keepOpen = ends.keepOpen;
     if (shutdown) this.disposers.push(onAbort(shutdown, () => this.controller.abort(shutdown.reason)));
     if (signal) this.disposers.push(onAbort(signal, () => (signal.reason instanceof ConnectError ? this.controller.abort(signal.reason) : this.clientGone())));
     if (timeoutMs !== undefined) {
@@ -106,9 +131,21 @@ export class LogStreamCall {
     this.controller.abort(new ConnectError("client went away", Code.Canceled));
   }
 
-  /** Checks who is calling (token, or loopback in protected mode); throws ConnectError. Call it before reading the request body. */
+  /**
+   * Checks who is calling (token, or loopback in protected mode), then takes
+   * a stream slot for the caller's address; throws ConnectError
+   * (RESOURCE_EXHAUSTED when no slot is free, counted by reason). Call it
+   * before reading the request body: a refused caller costs no body read.
+   */
   async admit(caller: Caller): Promise<void> {
     await this.deps.access.admit(caller);
+    if (this.closed) throw new ConnectError("the call ended while its caller was checked", Code.Canceled);
+    const slot = this.slots.take(caller.peer);
+    if (typeof slot === "string") {
+      this.deps.metrics?.inc(STREAMS_REFUSED, "session log streams refused for want of a slot, by which cap", { reason: slot });
+      throw new ConnectError(REFUSALS[slot], Code.ResourceExhausted);
+    }
+    this.releaseSlot = slot;
     this.admitted = true;
   }
 
@@ -128,6 +165,8 @@ export class LogStreamCall {
     this.sub = hub.subscribe(sessionId, after, this.signal);
     this.sessionId = sessionId;
     metrics?.set(STREAMS_OPEN, "session log streams open now", hub.subscriberCount());
+    // Admitted, read and subscribed: now it may stay quiet for as long as the session does.
+    this.keepOpen?.();
   }
 
   /** Waits for a line, then takes up to `max` waiting ones; [] once the call has ended. Throws when the stream fell behind. */
@@ -160,6 +199,7 @@ export class LogStreamCall {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseSlot?.();
     for (const dispose of this.disposers) dispose();
     if (!this.sub) return;
     this.sub.close();

@@ -58,14 +58,16 @@ export async function startLogStack(
   let ingest: LogIngest | undefined;
   const session = await connectBroker({ url: config.rabbitmqUrl, logger, signal, name: "log-test", onConnect: () => ingest?.reattach() });
   ingest = await startLogIngest({ session, hub, config, logger, metrics, signal });
-  const rpc = createLogProcessor({ hub, access: createLogAccess(config, logger), logger, metrics });
+  const access = createLogAccess(config, logger);
+  const limits = { max: config.logStreamsMax, maxPerClient: config.logStreamsPerClientMax };
+  const rpc = createLogProcessor({ hub, access, logger, metrics, limits });
   const app = createHttpApp([]);
-  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins });
+  mountRpc(app, { routes: rpc.routes, logStreams: rpc.streams, signal, corsOrigins: config.corsOrigins, access });
   // As in the service: HTTP outlives the signal a little, so open streams
   // can send their UNAVAILABLE ending before connections close.
   const httpStop = new AbortController();
   const http = await currentRuntime().serve({ port: 0, hostname: listen, fetch: (req, ctx) => app.fetch(req, ctx), signal: httpStop.signal });
-  const grpc = await startGrpcServer({ port: 0, hostname: listen, routes: rpc.routes, logStreams: rpc.streams, logger, signal, ...keepalive });
+  const grpc = await startGrpcServer({ port: 0, hostname: listen, routes: rpc.routes, logStreams: rpc.streams, logger, signal, access, streamsPerClient: config.logStreamsPerClientMax, ...keepalive });
   const transports = new Map<string, Transport>();
   return {
     config,
