@@ -5,10 +5,10 @@
  * period fit its health routes and drain time.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseCommandLine } from "../src/cli.ts";
-import { SETTINGS } from "../src/config.ts";
+import { loadConfig, SETTINGS } from "../src/config.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
@@ -28,7 +28,7 @@ interface Probe {
 interface Container {
   args: string[];
   ports: { name: string; containerPort: number }[];
-  env: { name: string }[];
+  env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
   livenessProbe: Probe;
   readinessProbe: Probe;
   startupProbe?: Probe;
@@ -47,7 +47,7 @@ const deployment = Bun.YAML.parse(read("deploy/deployment.yaml")) as {
     strategy: { type: string; rollingUpdate?: { maxUnavailable: number; maxSurge: number } };
     selector: LabelSelector;
     template: {
-      metadata: { labels: Record<string, string> };
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
       spec: {
         terminationGracePeriodSeconds: number;
         containers: Container[];
@@ -126,9 +126,9 @@ describe("deploy/", () => {
     expect(parseCommandLine(container.args).kind).toBe("serve");
   });
 
-  test("the Service exposes both container ports by name", () => {
+  test("the Service exposes the HTTP and gRPC container ports by name (not the metrics port)", () => {
     expect(service.kind).toBe("Service");
-    expect(service.spec.ports.map((p) => p.targetPort).sort()).toEqual(container.ports.map((p) => p.name).sort());
+    expect(service.spec.ports.map((p) => p.targetPort).sort()).toEqual(["grpc", "http"]);
     for (const p of service.spec.ports) expect(p.port).toBe(container.ports.find((c) => c.name === p.targetPort)!.containerPort);
   });
 });
@@ -165,5 +165,63 @@ describe("deploy/ runs replicas (docs/replicas.md)", () => {
     expect(names).toContain("FAILOVER_SECONDS");
     expect(names).toContain("POD_NAME");
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
+  });
+});
+
+/** The `value` of an env entry, or the Secret key it reads. */
+const envOf = (name: string) => container.env.find((e) => e.name === name);
+const exampleSecret = Bun.YAML.parse(read("deploy/secret.yaml.example")) as { kind: string; metadata: { name: string }; stringData: Record<string, string> };
+
+describe("deploy/ is closed as shipped (docs/security.md)", () => {
+  test("LOG_ACCESS_TOKEN comes from the Secret, and no credential is written in the manifest", () => {
+    expect(envOf("LOG_ACCESS_TOKEN")?.valueFrom?.secretKeyRef).toEqual({ name: "manman-processor", key: "LOG_ACCESS_TOKEN" });
+    for (const name of ["LOG_ACCESS_TOKEN", "RABBITMQ_URL", "DB_PASSWORD"]) expect(envOf(name)?.value).toBeUndefined();
+  });
+
+  test("LOG_ACCESS is a value the service accepts and never open", () => {
+    const value = envOf("LOG_ACCESS")?.value;
+    expect(value).toBe("protected");
+    expect(loadConfig({ LOG_ACCESS: value }).ok).toBe(true);
+  });
+
+  test("the example Secret holds every key the Deployment reads from it, as placeholders the service refuses", () => {
+    expect(exampleSecret.kind).toBe("Secret");
+    const refs = container.env.map((e) => e.valueFrom?.secretKeyRef).filter((r) => r !== undefined);
+    for (const ref of refs) {
+      expect(ref.name).toBe(exampleSecret.metadata.name);
+      expect(Object.keys(exampleSecret.stringData)).toContain(ref.key);
+      expect(exampleSecret.stringData[ref.key]).toContain("CHANGE-ME");
+    }
+    expect(loadConfig({ LOG_ACCESS_TOKEN: exampleSecret.stringData.LOG_ACCESS_TOKEN }).ok).toBe(false);
+    // kubectl apply -f deploy/ reads .yaml, .yml and .json only: the placeholders never overwrite a real Secret.
+    expect(readdirSync(join(ROOT, "deploy")).filter((f) => /\.(ya?ml|json)$/.test(f) && read(`deploy/${f}`).match(/^kind:\s*Secret/m))).toEqual([]);
+  });
+
+  test("metrics are on METRICS_PORT, a named container port Prometheus is pointed at, not the public one", () => {
+    const metricsPort = envOf("METRICS_PORT")?.value;
+    expect(metricsPort).toBeDefined();
+    expect(container.ports.find((p) => p.name === "metrics")?.containerPort).toBe(Number(metricsPort));
+    expect(deployment.spec.template.metadata.annotations?.["prometheus.io/port"]).toBe(metricsPort);
+    expect(metricsPort).not.toBe(envOf("HEALTH_CHECK_PORT")?.value);
+    expect(service.spec.ports.map((p) => p.targetPort)).not.toContain("metrics");
+  });
+
+  test("CORS stays off: the viewer is same-origin", () => {
+    expect(envOf("CORS_ORIGINS")).toBeUndefined();
+  });
+});
+
+describe("Containerfile base images", () => {
+  const froms = [...containerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
+
+  test("each is pinned by digest, or docs/deploy.md says why not and how an operator pins it", () => {
+    expect(froms.length).toBe(2);
+    const deployDoc = read("docs/deploy.md");
+    for (const image of froms) {
+      if (/@sha256:[0-9a-f]{64}$/.test(image)) continue;
+      expect(deployDoc).toContain(image);
+      expect(deployDoc).toMatch(/Pinning the base images/);
+      expect(deployDoc).toContain("@sha256:");
+    }
   });
 });
