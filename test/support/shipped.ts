@@ -7,19 +7,21 @@
  * The build runs with canary values in its environment, in its NODE_ENV and
  * in a `.env` in its working folder; none may end up in the artefact. The run
  * folder holds a `.env` and a `bunfig.toml` that would break the start if
- * they were loaded.
+ * they were loaded. It runs with GRPC_AUTH_MODE=oidc against an issuer
+ * this test serves, so jose's web-crypto checks are proven in the artefact.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import pkg from "../../package.json" with { type: "json" };
 import { SETTINGS } from "../../src/config.ts";
 import { LogProcessor } from "../../src/gen/manman/v1/log_processor_pb.ts";
+import { mint, newKey, startIssuer, type IssuerKey, type TestIssuer } from "./oidc-issuer.ts";
 import { BrokerPeer, insertSession, testWorld, waitFor } from "./processor.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -56,6 +58,8 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
   let service: ReturnType<typeof start> | undefined;
   let httpPort = 0;
   let grpcPort = 0;
+  let issuer: TestIssuer;
+  let issuerKey: IssuerKey;
 
   /** Runs the artefact to completion (help, version, migrate). */
   const runOnce = (args: string[], env: Record<string, string> = {}): Run => {
@@ -97,6 +101,10 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
     // 0: the OS picks free ports; the service logs the HTTP one when ready.
     HEALTH_CHECK_PORT: "0",
     GRPC_PORT: "0",
+    // Log access by the issuer's tokens (docs/security.md).
+    GRPC_AUTH_MODE: "oidc",
+    GRPC_OIDC_ISSUER: issuer.url,
+    GRPC_OIDC_CLIENT_ID: "manman-log-processor",
   });
 
   beforeAll(async () => {
@@ -116,6 +124,8 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
     // bunfig.toml preloads a file that does not exist.
     writeFileSync(join(runDir, ".env"), "LOG_LEVEL=shout\n");
     writeFileSync(join(runDir, "bunfig.toml"), 'preload = ["./missing-preload.ts"]\n');
+    issuerKey = await newKey("ship-key", "ES256");
+    issuer = await startIssuer([issuerKey]);
     world = await testWorld(`ship_${artefact.only}`);
     peer = await BrokerPeer.connect(world.vhost.url);
   }, BUILD_TIMEOUT_MS);
@@ -127,6 +137,7 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
     }
     await peer?.close();
     await world?.remove();
+    await issuer?.stop();
     for (const dir of [buildDir, runDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -221,12 +232,20 @@ export function smokeTestArtefact(label: string, artefact: Artefact): void {
       }
     }, 30_000);
 
-    test("streams a session's logs over Connect (HTTP port) and native gRPC (GRPC_PORT)", async () => {
+    test("streams a session's logs over Connect (HTTP port) and native gRPC (GRPC_PORT) with an OIDC token, and refuses a call without one", async () => {
       expect(httpPort).toBeGreaterThan(0);
       expect(grpcPort).toBeGreaterThan(0);
+      const token = await mint(issuerKey, issuer.url, { aud: "manman-log-processor" });
+      const interceptors: Interceptor[] = [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))];
+      const refused = await createClient(LogProcessor, createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}` }))
+        .streamSessionLogs({ sessionId: 1n })
+        [Symbol.asyncIterator]()
+        .next()
+        .catch((e: unknown) => ConnectError.from(e));
+      expect((refused as ConnectError).code).toBe(Code.Unauthenticated);
       const transports = [
-        ["connect", createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}` })],
-        ["grpc", createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` })],
+        ["connect", createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}`, interceptors })],
+        ["grpc", createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}`, interceptors })],
       ] as const;
       let sessionId = 700;
       for (const [name, transport] of transports) {
