@@ -134,6 +134,15 @@ test("an unreachable issuer is UNAVAILABLE, and discovery is retried only after 
   await expect(createOidcVerifier({ issuer: "http://127.0.0.1:9/realms/none", clientId: CLIENT_ID, timeoutMs: 500 }).warm()).rejects.toThrow("unreachable");
 });
 
+test("keys that cannot be fetched (refused connection, HTTP error) are UNAVAILABLE, not the token's fault", async () => {
+  const token = await mint(keyA, issuer.url);
+  issuer.discovery = { issuer: issuer.url, jwks_uri: "http://127.0.0.1:9/jwks" };
+  const refused = await outcome(verifier({ timeoutMs: 1000 }), token);
+  expect(refused.code).toBe(Code.Unavailable);
+  issuer.discovery = { issuer: issuer.url, jwks_uri: `${issuer.url}/no-such-keys` };
+  expect((await outcome(verifier(), token)).code).toBe(Code.Unavailable);
+});
+
 test("a discovery document naming another issuer is refused (as go-oidc), so its tokens never pass", async () => {
   issuer.discovery = { issuer: "https://elsewhere.example/realms/manman", jwks_uri: `${issuer.url}/jwks` };
   const r = await outcome(verifier(), await mint(keyA, issuer.url));

@@ -22,7 +22,7 @@
  * tokens keep working), and the discovery is retried at most once per
  * `discoveryRetryMs`.
  */
-import { createRemoteJWKSet, jwtVerify, type RemoteJWKSet } from "jose";
+import { createRemoteJWKSet, errors, jwtVerify, type RemoteJWKSet } from "jose";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorMessage } from "../util/errors.ts";
 import type { TokenVerifier } from "./access.ts";
@@ -131,8 +131,9 @@ export function createOidcVerifier(options: OidcOptions): OidcVerifier {
 const ISSUER_FAULTS = new Set(["ERR_JWKS_TIMEOUT", "ERR_JWKS_INVALID", "ERR_JWK_INVALID", "ERR_JOSE_GENERIC"]);
 
 function refusal(err: unknown): ConnectError {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "string" && code.startsWith("ERR_") && !ISSUER_FAULTS.has(code)) {
+  // Only jose's own verdicts blame the token: a fetch or TLS error (which may
+  // carry an ERR_… code of its own) is the issuer's side.
+  if (err instanceof errors.JOSEError && !ISSUER_FAULTS.has(err.code)) {
     return new ConnectError(`invalid token: ${errorMessage(err)}`, Code.Unauthenticated);
   }
   return new ConnectError(`the token issuer's keys could not be read: ${errorMessage(err)}`, Code.Unavailable);
