@@ -28,6 +28,28 @@ describe("commands", () => {
     expect(parseCommandLine(["cutover", "--dry-run"])).toEqual({ kind: "cutover", dryRun: true });
     expect(parseCommandLine(["cutover", "--dry-run", "--dry-run"])).toEqual({ kind: "cutover", dryRun: true });
   });
+  test("dlq list and show read, with --json as an option", () => {
+    expect(parseCommandLine(["dlq", "list"])).toEqual({ kind: "dlq", command: { action: "list", json: false } });
+    expect(parseCommandLine(["dlq", "list", "--json"])).toEqual({ kind: "dlq", command: { action: "list", json: true } });
+    expect(parseCommandLine(["dlq", "show", "3"])).toEqual({ kind: "dlq", command: { action: "show", position: 3, json: false } });
+    expect(parseCommandLine(["dlq", "--json", "show", "12"])).toEqual({ kind: "dlq", command: { action: "show", position: 12, json: true } });
+  });
+  test("dlq replay and purge take --match, --reason and --limit, as `--flag value` or `--flag=value`; purge takes --yes", () => {
+    expect(parseCommandLine(["dlq", "replay"])).toEqual({ kind: "dlq", command: { action: "replay", filter: {} } });
+    expect(parseCommandLine(["dlq", "replay", "--match", "status.session.*", "--reason=does not exist", "--limit", "10"])).toEqual({
+      kind: "dlq",
+      command: { action: "replay", filter: { match: "status.session.*", reason: "does not exist", limit: 10 } },
+    });
+    expect(parseCommandLine(["dlq", "purge"])).toEqual({ kind: "dlq", command: { action: "purge", filter: {}, yes: false } });
+    expect(parseCommandLine(["dlq", "purge", "--yes", "--limit=2"])).toEqual({ kind: "dlq", command: { action: "purge", filter: { limit: 2 }, yes: true } });
+    // A value that looks like a flag is still the value.
+    expect(parseCommandLine(["dlq", "purge", "--reason", "--weird", "--yes"])).toEqual({ kind: "dlq", command: { action: "purge", filter: { reason: "--weird" }, yes: true } });
+  });
+  test("watch tails manman.# unless given a pattern, as text or --json", () => {
+    expect(parseCommandLine(["watch"])).toEqual({ kind: "watch", pattern: "manman.#", json: false });
+    expect(parseCommandLine(["watch", "manman.session.*", "--json"])).toEqual({ kind: "watch", pattern: "manman.session.*", json: true });
+    expect(parseCommandLine(["watch", "--json", "#"])).toEqual({ kind: "watch", pattern: "#", json: true });
+  });
 });
 
 describe("--version", () => {
@@ -44,13 +66,13 @@ describe("--help", () => {
     for (const argv of [["--help"], ["-h"], ["help"]]) {
       const text = textOf(argv);
       expect(parseCommandLine(argv).kind).toBe("help");
-      for (const cmd of ["serve", "migrate", "healthcheck", "cutover [--dry-run]", "--version"]) expect(text).toContain(cmd);
+      for (const cmd of ["serve", "migrate", "healthcheck", "cutover [--dry-run]", "dlq list|show N|replay|purge", "watch [PATTERN] [--json]", "--version"]) expect(text).toContain(cmd);
       for (const name of everyVariable) expect(text).toContain(name);
     }
   });
 
   test("each command's help lists every environment variable with its default", () => {
-    for (const cmd of ["serve", "migrate", "healthcheck", "cutover"]) {
+    for (const cmd of ["serve", "migrate", "healthcheck", "cutover", "dlq", "watch"]) {
       for (const argv of [[cmd, "--help"], [cmd, "-h"], ["help", cmd]]) {
         expect(parseCommandLine(argv).kind).toBe("help");
         const text = textOf(argv);
@@ -77,6 +99,21 @@ describe("--help", () => {
   test("cutover's help explains --dry-run", () => {
     expect(textOf(["cutover", "--help"])).toMatch(/--dry-run\s+print what would be removed; change nothing/);
   });
+
+  test("dlq's help shows each action's usage and every option with the actions it applies to", () => {
+    for (const argv of [["dlq", "--help"], ["dlq", "replay", "--help"], ["help", "dlq"]]) {
+      const text = textOf(argv);
+      for (const usage of ["dlq list [--json]", "dlq show N [--json]", "dlq replay [--match KEY_GLOB] [--reason TEXT] [--limit N]", "dlq purge [--match KEY_GLOB] [--reason TEXT] [--limit N] [--yes]"]) {
+        expect(text).toContain(`manman-processor ${usage}`);
+      }
+      expect(text).toMatch(/--match KEY_GLOB\s+replay, purge:/);
+      expect(text).toMatch(/--yes\s+purge:/);
+    }
+  });
+
+  test("watch's help names the pattern's default and --json's fields", () => {
+    expect(textOf(["watch", "--help"])).toMatch(/--json\s+one JSON object per line: routing_key, timestamp, body .*default manman\.#/);
+  });
 });
 
 describe("usage errors", () => {
@@ -93,6 +130,24 @@ describe("usage errors", () => {
     [["healthcheck", "--dry-run"], "unknown option for healthcheck: --dry-run"],
     [["cutover", "now"], "cutover takes no arguments"],
     [["cutover", "--dry-run=true"], "unknown option for cutover: --dry-run=true"],
+    [["dlq"], "dlq needs an action: list, show, replay or purge"],
+    [["dlq", "peek"], "unknown dlq action: peek"],
+    [["dlq", "list", "--yes"], "--yes is not an option of dlq list"],
+    [["dlq", "replay", "--json"], "--json is not an option of dlq replay"],
+    [["dlq", "replay", "--yes"], "--yes is not an option of dlq replay"],
+    [["dlq", "list", "--match", "x"], "--match is not an option of dlq list"],
+    [["dlq", "list", "extra"], "dlq list takes no arguments, got: extra"],
+    [["dlq", "show"], "dlq show takes one message number, got: none"],
+    [["dlq", "show", "1", "2"], "dlq show takes one message number, got: 1 2"],
+    [["dlq", "show", "0"], "the message number must be a whole number of at least 1, got: 0"],
+    [["dlq", "show", "two"], "the message number must be a whole number of at least 1, got: two"],
+    [["dlq", "replay", "--limit"], "--limit needs a value (N)"],
+    [["dlq", "replay", "--limit", "-3"], "--limit must be a whole number of at least 1, got: -3"],
+    [["dlq", "purge", "--limit", "1.5"], "--limit must be a whole number of at least 1, got: 1.5"],
+    [["dlq", "purge", "--yes=true"], "unknown option for dlq: --yes=true"],
+    [["dlq", "purge", "--force"], "unknown option for dlq: --force"],
+    [["watch", "a.#", "b.#"], "watch takes one pattern, got: a.# b.#"],
+    [["watch", "--dry-run"], "unknown option for watch: --dry-run"],
     [["help", "nope"], "unknown command: nope"],
     [["help", "serve", "migrate"], "help takes one command"],
     [["--version", "extra"], "unexpected argument after --version"],

@@ -22,19 +22,50 @@ export type Command =
   | { kind: "healthcheck"; path: "/healthz" | "/readyz" }
   /** Remove the deployed log-processor's queues (src/tools/cutover.ts). */
   | { kind: "cutover"; dryRun: boolean }
+  /** Read, replay or purge the dead-letter queue (src/tools/dlq.ts). */
+  | { kind: "dlq"; command: DlqAction }
+  /** Tail the external exchange (src/tools/watch.ts). */
+  | { kind: "watch"; pattern: string; json: boolean }
   | { kind: "help"; text: string }
   | { kind: "version"; text: string }
   | { kind: "usage-error"; text: string };
+
+/** --match, --reason and --limit of dlq replay and purge; only the ones given are set. */
+export interface DlqFilterArgs {
+  match?: string;
+  reason?: string;
+  limit?: number;
+}
+
+export type DlqAction =
+  | { action: "list"; json: boolean }
+  | { action: "show"; position: number; json: boolean }
+  | { action: "replay"; filter: DlqFilterArgs }
+  | { action: "purge"; filter: DlqFilterArgs; yes: boolean };
 
 /** Exit status main.ts should use after printing `text` (help, version, usage errors). */
 export const EXIT_USAGE = 2;
 
 interface Subcommand {
   summary: string;
-  usage: string;
-  /** Subcommand-specific flags beyond --help, with their meaning. */
+  /** One line, or one per form of the command (dlq's actions). */
+  usage: string | readonly string[];
+  /** The one line the program's help shows when `usage` has several. */
+  synopsis?: string;
+  /** Subcommand-specific flags beyond --help, with their meaning; `--name VALUE` takes a value. */
   flags: Record<string, string>;
 }
+
+const usages = (sub: Subcommand): readonly string[] => (typeof sub.usage === "string" ? [sub.usage] : sub.usage);
+
+// Which dlq action takes which flags.
+const DLQ_FLAGS: Record<DlqAction["action"], readonly string[]> = {
+  list: ["--json"],
+  show: ["--json"],
+  replay: ["--match", "--reason", "--limit"],
+  purge: ["--match", "--reason", "--limit", "--yes"],
+};
+const FILTERS = "[--match KEY_GLOB] [--reason TEXT] [--limit N]";
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   serve: {
@@ -56,6 +87,28 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "remove the deployed log-processor's leftover queues from the broker (run once it is stopped)",
     usage: `${PROGRAM} cutover [--dry-run]`,
     flags: { "--dry-run": "print what would be removed; change nothing" },
+  },
+  dlq: {
+    summary: "list, show, replay or purge the dead-letter queue (<QUEUE_NAME>-dlq)",
+    synopsis: `${PROGRAM} dlq list|show N|replay|purge [options]`,
+    usage: [
+      `${PROGRAM} dlq list [--json]`,
+      `${PROGRAM} dlq show N [--json]`,
+      `${PROGRAM} dlq replay ${FILTERS}`,
+      `${PROGRAM} dlq purge ${FILTERS} [--yes]`,
+    ],
+    flags: {
+      "--json": "list, show: JSON instead of text",
+      "--match KEY_GLOB": "replay, purge: only messages whose original routing key matches (* any characters, ? one)",
+      "--reason TEXT": "replay, purge: only messages whose reason contains TEXT (any case)",
+      "--limit N": "replay, purge: at most N messages",
+      "--yes": "purge: do not ask (required when stdin is not a terminal)",
+    },
+  },
+  watch: {
+    summary: "print the events on the external exchange (EXTERNAL_EXCHANGE) as they are published, until Ctrl-C",
+    usage: `${PROGRAM} watch [PATTERN] [--json]`,
+    flags: { "--json": "one JSON object per line: routing_key, timestamp, body (PATTERN: a binding key, default manman.#)" },
   },
 };
 
@@ -82,12 +135,34 @@ export function parseCommandLine(argv: readonly string[]): Command {
 function parseSubcommand(name: string, args: readonly string[]): Command {
   // --help anywhere wins, as in most CLIs: `migrate --whatever --help` helps.
   if (args.some((a) => HELP_FLAGS.has(a))) return help(name);
-  const given = new Set<string>();
-  for (const arg of args) {
-    if (Object.hasOwn(SUBCOMMANDS[name]!.flags, arg)) given.add(arg);
-    else if (arg.startsWith("-")) return usageError(`unknown option for ${name}: ${arg}`, name);
-    else return usageError(`${name} takes no arguments, got: ${arg}`, name);
+  // `--name VALUE` in the table takes a value (`--name VALUE` or `--name=VALUE`); others are switches.
+  const spec = new Map(Object.keys(SUBCOMMANDS[name]!.flags).map((f) => [f.split(" ")[0]!, f.split(" ")[1]] as const));
+  const given = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("-")) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = flag === arg ? undefined : arg.slice(eq + 1);
+    const value = spec.get(flag);
+    if (!spec.has(flag) || (value === undefined && inline !== undefined)) return usageError(`unknown option for ${name}: ${arg}`, name);
+    if (value === undefined) given.set(flag, true);
+    else {
+      const v = inline ?? args[++i];
+      if (v === undefined) return usageError(`${flag} needs a value (${value})`, name);
+      given.set(flag, v);
+    }
   }
+  if (name === "dlq") return parseDlq(positional, given);
+  if (name === "watch") {
+    if (positional.length > 1) return usageError(`watch takes one pattern, got: ${positional.join(" ")}`, name);
+    return { kind: "watch", pattern: positional[0] ?? "manman.#", json: given.has("--json") };
+  }
+  if (positional.length > 0) return usageError(`${name} takes no arguments, got: ${positional[0]}`, name);
   switch (name) {
     case "serve":
       return { kind: "serve" };
@@ -100,6 +175,39 @@ function parseSubcommand(name: string, args: readonly string[]): Command {
   }
 }
 
+function parseDlq(positional: string[], given: Map<string, string | true>): Command {
+  const [action, ...rest] = positional;
+  if (action === undefined) return usageError("dlq needs an action: list, show, replay or purge", "dlq");
+  if (!Object.hasOwn(DLQ_FLAGS, action)) return usageError(`unknown dlq action: ${action} (list, show, replay or purge)`, "dlq");
+  const act = action as DlqAction["action"];
+  for (const flag of given.keys()) if (!DLQ_FLAGS[act].includes(flag)) return usageError(`${flag} is not an option of dlq ${act}`, "dlq");
+  const json = given.has("--json");
+  if (act === "show") {
+    if (rest.length !== 1) return usageError(`dlq show takes one message number, got: ${rest.length === 0 ? "none" : rest.join(" ")}`, "dlq");
+    const position = wholeNumber(rest[0]!);
+    if (position === undefined) return usageError(`dlq show: the message number must be a whole number of at least 1, got: ${rest[0]}`, "dlq");
+    return { kind: "dlq", command: { action: "show", position, json } };
+  }
+  if (rest.length > 0) return usageError(`dlq ${act} takes no arguments, got: ${rest[0]}`, "dlq");
+  if (act === "list") return { kind: "dlq", command: { action: "list", json } };
+  const filter: DlqFilterArgs = {};
+  const match = given.get("--match");
+  const reason = given.get("--reason");
+  const limit = given.get("--limit");
+  if (typeof match === "string") filter.match = match;
+  if (typeof reason === "string") filter.reason = reason;
+  if (typeof limit === "string") {
+    const n = wholeNumber(limit);
+    if (n === undefined) return usageError(`--limit must be a whole number of at least 1, got: ${limit}`, "dlq");
+    filter.limit = n;
+  }
+  return act === "replay" ? { kind: "dlq", command: { action: "replay", filter } } : { kind: "dlq", command: { action: "purge", filter, yes: given.has("--yes") } };
+}
+
+function wholeNumber(text: string): number | undefined {
+  return /^[1-9]\d{0,8}$/.test(text) ? Number(text) : undefined;
+}
+
 function version(): Command {
   return { kind: "version", text: `${PROGRAM} ${VERSION}` };
 }
@@ -110,13 +218,13 @@ function help(name?: string): Command {
 
 function usageError(problem: string, name?: string): Command {
   const hint = name === undefined ? `${PROGRAM} --help` : `${PROGRAM} ${name} --help`;
-  const usage = name === undefined ? usageLines() : [`  ${SUBCOMMANDS[name]!.usage}`];
+  const usage = name === undefined ? usageLines() : usages(SUBCOMMANDS[name]!).map((u) => `  ${u}`);
   return { kind: "usage-error", text: [`${PROGRAM}: ${problem}`, "", "Usage:", ...usage, "", `See \`${hint}\`.`].join("\n") };
 }
 
 function usageLines(): string[] {
   const rows: [string, string][] = [
-    ...Object.values(SUBCOMMANDS).map((s) => [s.usage, s.summary] as [string, string]),
+    ...Object.values(SUBCOMMANDS).map((s) => [s.synopsis ?? usages(s)[0]!, s.summary] as [string, string]),
     [`${PROGRAM} help [command]`, "this text, or a command's"],
     [`${PROGRAM} --version`, "print the version"],
   ];
@@ -159,7 +267,7 @@ function subcommandHelp(name: string): string {
     `${PROGRAM} ${name}: ${sub.summary}.`,
     "",
     "Usage:",
-    `  ${sub.usage}`,
+    ...usages(sub).map((u) => `  ${u}`),
     "",
     "Options:",
     ...flags.map(([f, meaning]) => `  ${f.padEnd(width)}  ${meaning}`),

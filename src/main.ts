@@ -7,11 +7,13 @@ import { EXIT_USAGE, parseCommandLine } from "./cli.ts";
 import { loadConfig } from "./config.ts";
 import { runHealthcheck } from "./healthcheck.ts";
 import { createLogger } from "./log.ts";
-import { createPool } from "./db/pool.ts";
-import { migrate } from "./db/migrate.ts";
 import { startService } from "./service.ts";
 import { Metrics } from "./metrics.ts";
 import { runCutover } from "./tools/cutover.ts";
+import { runDlq } from "./tools/dlq.ts";
+import { runMigrate } from "./tools/migrate.ts";
+import { askYes } from "./tools/prompt.ts";
+import { runWatch } from "./tools/watch.ts";
 import { errorMessage } from "./util/errors.ts";
 import { judgeStrayRejection } from "./stray-errors.ts";
 
@@ -26,7 +28,6 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(parsed.text + "\n");
       return EXIT_USAGE;
   }
-  const command = parsed.kind;
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     for (const p of loaded.problems) process.stderr.write(`config: ${p}\n`);
@@ -38,24 +39,21 @@ async function main(argv: string[]): Promise<number> {
     (r.exitCode === 0 ? process.stdout : process.stderr).write(r.line + "\n");
     return r.exitCode;
   }
-  if (parsed.kind === "cutover") {
-    return runCutover(config, { dryRun: parsed.dryRun }, {
-      out: (line) => void process.stdout.write(line + "\n"),
-      err: (line) => void process.stderr.write(line + "\n"),
-    });
+  // operator tools (src/tools/, docs/tools.md): results on stdout, progress and problems on stderr
+  const streams = { stdout: process.stdout, stderr: process.stderr };
+  // A reader that went away (`dlq list | head`, `watch | head`) ends the command quietly, as Unix tools do; held dead letters go back with the connection.
+  if (parsed.kind !== "serve") process.stdout.on("error", () => process.exit(parsed.kind === "watch" ? 0 : 1));
+  if (parsed.kind === "cutover") return runCutover(config, { dryRun: parsed.dryRun }, streams);
+  if (parsed.kind === "migrate") return runMigrate(config, streams);
+  if (parsed.kind === "dlq") {
+    return runDlq(config, parsed.command, { streams, stdinIsTTY: process.stdin.isTTY === true, ask: (q) => askYes(q, process.stdin, process.stderr) });
+  }
+  if (parsed.kind === "watch") {
+    const stop = new AbortController();
+    for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => stop.abort());
+    return runWatch(config, parsed, { streams, signal: stop.signal });
   }
   const logger = createLogger({ level: config.logLevel });
-
-  if (command === "migrate") {
-    const sql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 60_000 });
-    try {
-      const r = await migrate(sql, { logger });
-      logger.info("migrated database", { applied: r.applied, already_applied: r.alreadyApplied });
-      return 0;
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
-  }
 
   const controller = new AbortController();
   let signals = 0;

@@ -9,6 +9,7 @@ import { Metrics } from "./metrics.ts";
 import { currentRuntime, type Runtime } from "./runtime/index.ts";
 import { createPool, type Sql } from "./db/pool.ts";
 import { migrate } from "./db/migrate.ts";
+import { createMissingDatabase, isMissingDatabase } from "./db/create-database.ts";
 import { stopRefetchingTypes } from "./db/driver.ts";
 import { connectBroker } from "./amqp/connection.ts";
 import { errorMessage } from "./util/errors.ts";
@@ -49,7 +50,7 @@ export interface Service {
 export async function startService({ config, logger, signal, runtime = currentRuntime(), metrics = new Metrics() }: ServiceOptions): Promise<Service> {
   const brokerTls = brokerTlsOptions(config.rabbitmqUrl, config); // first: a bad RABBITMQ_CA_CERT_PATH stops the start before any wait
   const sql = createPool({ url: config.postgresUrl, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
-  await migrateWhenReachable(sql, logger, signal);
+  await migrateWhenReachable(sql, config.postgresUrl, logger, signal);
   stopRefetchingTypes(sql); // array types are fetched now (src/db/driver.ts)
 
   // logs: set once the log service has started; its queue is declared again on every reconnect
@@ -124,8 +125,8 @@ export async function startService({ config, logger, signal, runtime = currentRu
   return { httpPort: http.port, grpcPort, metricsPort: metricsHttp?.port, metrics, stopped };
 }
 
-/** Migrates, waiting (with backoff, one log line) while the database is unreachable. */
-async function migrateWhenReachable(sql: Sql, logger: Logger, signal: AbortSignal): Promise<void> {
+/** Migrates, waiting (with backoff, one log line) while the database is unreachable; creates it when missing (or throws what to run). */
+async function migrateWhenReachable(sql: Sql, url: string, logger: Logger, signal: AbortSignal): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = await migrate(sql, { logger });
@@ -133,6 +134,8 @@ async function migrateWhenReachable(sql: Sql, logger: Logger, signal: AbortSigna
       return;
     } catch (err) {
       if (signal.aborted) throw err;
+      // a fresh box: create the database, or throw what to run (src/db/create-database.ts); an outage meanwhile is waited for below
+      if (isMissingDatabase(err) && (await createMissingDatabase(url, logger))) continue;
       if ((err as { code?: string }).code?.match(/^(22|23|42)/)) throw err; // a real SQL error, not an outage
       if (attempt === 1) logger.warn("database unreachable at start; waiting for it", { error: errorMessage(err) });
       await sleep(backoff(attempt, 500, 10_000), signal);

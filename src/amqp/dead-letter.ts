@@ -6,7 +6,8 @@
  *   drops an expired message when it reaches the head of the queue).
  * - Count: when the queue holds DLQ_MAX_MESSAGES, further dead letters are
  *   dropped, counted and logged at error level (once a minute).
- * The reason, attempts and original routing key ride in headers.
+ * The reason, attempts, original exchange and routing key and the time ride
+ * in headers (what `manman-processor dlq` reads).
  */
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import type { Publisher } from "./publisher.ts";
@@ -83,6 +84,8 @@ export class DeadLetterQueue {
       "x-attempts": attempts,
       "x-original-exchange": msg.exchange,
       "x-original-routing-key": msg.routingKey,
+      // When, for `dlq list` (its age) and whoever reads the queue: nothing else in the copy says so.
+      "x-dead-lettered-at": new Date(this.clock.now()).toISOString(),
     };
     this.publishing++;
     try {

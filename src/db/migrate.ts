@@ -45,6 +45,8 @@ export interface MigrateOptions {
   migrations?: readonly Migration[];
   /** Given one, migrate logs the mode it chose and why. */
   logger?: Logger;
+  /** Before each migration it applies (`step` of `total`), for a progress line: one may take minutes on a large database. */
+  onStep?: (id: string, step: number, total: number) => void;
 }
 
 type Tx = postgres.TransactionSql<{ bigint: bigint }>;
@@ -76,13 +78,10 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
     const { mode, reason } = await detectSchemaMode(tx);
     const done = new Set((await tx<{ id: string }[]>`SELECT id FROM processor_migrations`).map((r) => r.id));
     const applied: string[] = [];
-    const skipped: string[] = [];
-    for (const m of migrations) {
-      if (done.has(m.id)) continue;
-      if (m.scope === "contract" && mode === "manmanv2") {
-        skipped.push(m.id);
-        continue;
-      }
+    const skipped = migrations.filter((m) => !done.has(m.id) && m.scope === "contract" && mode === "manmanv2").map((m) => m.id);
+    const pending = migrations.filter((m) => !done.has(m.id) && !skipped.includes(m.id));
+    for (const m of pending) {
+      options.onStep?.(m.id, applied.length + 1, pending.length);
       await tx.unsafe(m.sql);
       await tx`INSERT INTO processor_migrations (id) VALUES (${m.id})`;
       applied.push(m.id);

@@ -13,14 +13,14 @@
  * log-processor still runs, and it would declare them again at once.
  */
 import type { AMQPChannel } from "@cloudamqp/amqp-client";
-import { connectBroker, type BrokerSession } from "../amqp/connection.ts";
+import type { BrokerSession } from "../amqp/connection.ts";
 import { openOwnChannel } from "../amqp/private-api.ts";
 import { errorMessage } from "../util/errors.ts";
-import { brokerTlsOptions, type BrokerTlsSettings } from "../amqp/tls.ts";
 import { deadLetterQueueName } from "../amqp/topology.ts";
 import type { Config } from "../config.ts";
 import { createPool, type Sql } from "../db/pool.ts";
-import { createLogger } from "../log.ts";
+import { connectToolBroker, describeUrl, plural, type ToolBrokerConfig } from "./broker.ts";
+import { Progress, percent, type ToolStreams } from "./progress.ts";
 
 export const LIFECYCLE_QUEUE = "log-processor-lifecycle";
 export const LIFECYCLE_DLQ = "log-processor-lifecycle-dlq";
@@ -48,6 +48,8 @@ export interface CutoverDeps {
   print(line: string): void;
   /** Problems, one line each (stderr). */
   warn(line: string): void;
+  /** Where a long run is (a terminal's one updating line). */
+  progress?(text: string): void;
 }
 
 export interface CutoverResult {
@@ -66,12 +68,18 @@ export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): 
     if (deps.isOwnQueue(name)) deps.warn(`skipping ${name}: it is this processor's own queue`);
     else names.push(name);
   }
-  const states = await mapLimited(names, CONCURRENT_CHECKS, (n) => deps.broker.inspect(n));
+  let checked = 0;
+  const states = await mapLimited(names, CONCURRENT_CHECKS, async (n) => {
+    const state = await deps.broker.inspect(n);
+    checked++;
+    deps.progress?.(`checking queues: ${checked} of ${names.length} ${percent(checked, names.length)}`);
+    return state;
+  });
   const found = names.flatMap((name, i) => (states[i] ? [{ name, ...states[i] }] : []));
-  const checked = `checked ${LIFECYCLE_QUEUE}, ${LIFECYCLE_DLQ} and the logs.session.<id> queues of ${plural(ids.length, "session")}`;
+  const summary = `checked ${LIFECYCLE_QUEUE}, ${LIFECYCLE_DLQ} and the logs.session.<id> queues of ${plural(ids.length, "session")}`;
 
   if (found.length === 0) {
-    deps.print(`nothing to remove: no queue of the deployed log-processor is left (${checked})`);
+    deps.print(`nothing to remove: no queue of the deployed log-processor is left (${summary})`);
     return { ok: true, removed: [] };
   }
   const busy = found.filter((q) => q.consumers > 0);
@@ -82,13 +90,14 @@ export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): 
     return { ok: false, removed: [] };
   }
   if (options.dryRun) {
-    deps.print(`dry run: would remove ${plural(found.length, "queue")} holding ${plural(sum(found.map((q) => q.messages)), "message")}; nothing was changed (${checked})`);
+    deps.print(`dry run: would remove ${plural(found.length, "queue")} holding ${plural(sum(found.map((q) => q.messages)), "message")}; nothing was changed (${summary})`);
     return { ok: true, removed: [] };
   }
 
   const removed: CutoverResult["removed"] = [];
   let failed = 0;
-  for (const q of found) {
+  for (const [i, q] of found.entries()) {
+    deps.progress?.(`removing queues: ${i} of ${found.length} ${percent(i, found.length)}`);
     try {
       const messages = await deps.broker.remove(q.name);
       removed.push({ name: q.name, messages });
@@ -99,8 +108,8 @@ export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): 
       deps.warn(`could not remove ${q.name}: ${errorMessage(err)}`);
     }
   }
-  const summary = `removed ${plural(removed.length, "queue")} holding ${plural(sum(removed.map((q) => q.messages)), "message")}`;
-  deps.print(failed === 0 ? `${summary} (${checked})` : `${summary}; ${failed} could not be removed (see above)`);
+  const done = `removed ${plural(removed.length, "queue")} holding ${plural(sum(removed.map((q) => q.messages)), "message")}`;
+  deps.print(failed === 0 ? `${done} (${summary})` : `${done}; ${failed} could not be removed (see above)`);
   return { ok: failed === 0, removed };
 }
 
@@ -136,21 +145,13 @@ export async function sessionIdsFrom(sql: Sql): Promise<bigint[]> {
   return rows.map((r) => r.session_id);
 }
 
-export interface CutoverIo {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-// 10 s: a broker that is up answers in milliseconds; an operator at a
-// terminal should hear about one that is not, not wait on it.
-const BROKER_DEADLINE_MS = 10_000;
-
 /** The command: opens the database and the broker from the configuration, runs, closes. Returns the exit status. */
 export async function runCutover(
-  config: Pick<Config, "rabbitmqUrl" | "postgresUrl" | "queueName"> & BrokerTlsSettings,
+  config: Pick<Config, "postgresUrl" | "queueName"> & ToolBrokerConfig,
   options: { dryRun: boolean },
-  io: CutoverIo,
+  streams: ToolStreams,
 ): Promise<number> {
+  const progress = new Progress(streams);
   const sql = createPool({ url: config.postgresUrl, max: 1, statementTimeoutMs: 30_000, name: "manman-processor-cutover" });
   let session: BrokerSession | undefined;
   try {
@@ -159,54 +160,36 @@ export async function runCutover(
       ids = await sessionIdsFrom(sql);
     } catch (err) {
       const hint = (err as { code?: string }).code === "42P01" ? " (no sessions table: is this the ManManV2 database?)" : "";
-      io.err(`cutover failed: could not read the sessions from the database ${describeUrl(config.postgresUrl)}: ${errorMessage(err)}${hint}`);
+      progress.warn(`cutover failed: could not read the sessions from the database ${describeUrl(config.postgresUrl)}: ${errorMessage(err)}${hint}`);
       return 1;
     }
-    // connectBroker retries without end; the deadline ends that, and the
-    // last connect error is kept for the message.
-    let lastError = "";
-    const logger = createLogger({ level: "warn", write: (line) => (lastError = String(JSON.parse(line).error ?? lastError)) });
-    const deadline = AbortSignal.timeout(BROKER_DEADLINE_MS);
-    try {
-      session = await connectBroker({ url: config.rabbitmqUrl, logger, signal: deadline, name: "manman-processor cutover", tls: brokerTlsOptions(config.rabbitmqUrl, config) });
-    } catch (err) {
-      const why = deadline.aborted ? `no connection within ${BROKER_DEADLINE_MS / 1000} s${lastError ? ` (${lastError})` : ""}` : errorMessage(err);
-      io.err(`cutover failed: could not connect to the broker ${describeUrl(config.rabbitmqUrl)}: ${why}`);
+    const connected = await connectToolBroker(config, "manman-processor cutover");
+    if (!connected.ok) {
+      progress.warn(`cutover failed: ${connected.why}`);
       return 1;
     }
+    session = connected.session;
     const own = new Set([config.queueName, deadLetterQueueName(config.queueName)]);
     const result = await cutover(
       {
         broker: sessionBroker(session),
         sessionIds: async () => ids,
         isOwnQueue: (name) => own.has(name) || name.startsWith(OWN_LOG_QUEUE_PREFIX),
-        print: io.out,
-        warn: io.err,
+        print: (line) => progress.print(line),
+        warn: (line) => progress.warn(line),
+        progress: (text) => progress.update(text),
       },
       options,
     );
     return result.ok ? 0 : 1;
   } catch (err) {
-    io.err(`cutover failed: ${errorMessage(err)}`);
+    progress.warn(`cutover failed: ${errorMessage(err)}`);
     return 1;
   } finally {
+    progress.done();
     await session?.stop().catch(() => {});
     await sql.end({ timeout: 5 }).catch(() => {});
   }
-}
-
-/** scheme://host:port/path, without credentials: fit for a terminal or a ticket. */
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${decodeURIComponent(u.pathname)}`;
-  } catch {
-    return "(unparsable URL)";
-  }
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function sum(ns: number[]): number {
