@@ -137,9 +137,11 @@ export const SETTINGS = {
   // few MB each even when their clients stall (lines are shared, not copied).
   logStreamMaxPendingBytes: { env: "LOG_STREAM_MAX_PENDING_BYTES", default: "4194304", help: "estimated bytes of log lines one stream may have waiting to be sent before it is ended with RESOURCE_EXHAUSTED", schema: int(64 * 1024, 1024 * 1024 * 1024) },
   // 2,000: twice the 1,000 streams benchmarked (docs/logs.md: p99 4-10 ms,
-  // ~20% of a core). An open stream costs ~20 KB (measured: 1,000 waiting
-  // gRPC streams added 17 MB of RSS), so 2,000 add ~40 MB to the ~64 MB
-  // idle process and LOG_BUFFER_MAX_BYTES: well inside the 384 MiB limit.
+  // ~20% of a core). An open stream costs ~20 KB settled (1,000 waiting
+  // gRPC streams added 17 MB of RSS) and up to ~50 KB while a flood is
+  // refused beside it (2,000 open among 10,000 tries peaked at 160 MB), so
+  // 2,000 add at most ~100 MB to the ~65 MB idle process and
+  // LOG_BUFFER_MAX_BYTES: well inside the 384 MiB container limit.
   logStreamsMax: { env: "LOG_STREAMS_MAX", default: "2000", help: "open log streams this process serves at most, all clients together; more are refused with RESOURCE_EXHAUSTED", schema: int(1, 1_000_000) },
   // 500: a quarter of LOG_STREAMS_MAX, so one address (a hostile client)
   // leaves three quarters to the others, while the ManManV2 UI, which

@@ -26,7 +26,7 @@ import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_p
 import type { LogLine } from "../logs/line.ts";
 import { connectTimeoutMs, envelop, grpcTimeoutMs, joinChunks, oneMessage } from "./framing.ts";
 import { SERVER_INSTANCE_HEADER, type LogStreams } from "./log-stream-call.ts";
-import { readBodyWithin, STREAM_REQUEST_MAX_BYTES } from "./request-limits.ts";
+import { closeAfter, readBodyWithin, STREAM_REQUEST_MAX_BYTES } from "./request-limits.ts";
 
 type Wire = "connect+proto" | "connect+json" | "grpc-web";
 
@@ -58,16 +58,20 @@ async function serve(streams: LogStreams, shutdown: AbortSignal, req: Request, w
   const timeoutMs = wire === "grpc-web" ? grpcTimeoutMs(req.headers.get("grpc-timeout")) : connectTimeoutMs(req.headers.get("connect-timeout-ms"));
   // The request's signal aborts when the client goes away.
   const call = streams.call({ shutdown, timeoutMs, signal: req.signal, keepOpen });
+  let bodyRead = false;
   try {
     // Who may call, and a stream slot, are settled before the body is read.
     await call.admit({ authorization: req.headers.get("authorization"), peer });
-    const payload = oneMessage(await readBodyWithin(req, STREAM_REQUEST_MAX_BYTES + 5));
+    const body = await readBodyWithin(req, STREAM_REQUEST_MAX_BYTES + 5);
+    bodyRead = true;
+    const payload = oneMessage(body);
     if (!payload) throw new ConnectError("request is not one uncompressed message", Code.InvalidArgument);
     call.open(decode(wire, payload), req.headers.get(SERVER_INSTANCE_HEADER));
   } catch (err) {
     const status = call.failed(err);
     call.close();
-    return new Response(ending(wire, status), { status: 200, headers });
+    const res = new Response(ending(wire, status), { status: 200, headers });
+    return bodyRead ? res : closeAfter(res);
   }
   const { encodings } = streams;
   const encode = wire === "connect+json" ? (l: LogLine) => encodings.jsonEnvelope(l) : (l: LogLine) => encodings.envelope(l);

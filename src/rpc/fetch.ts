@@ -22,7 +22,7 @@ import type { App } from "../http/app.ts";
 import type { RequestContext } from "../runtime/index.ts";
 import { callerOf, PEER_ADDRESS, type AccessCheck } from "./access.ts";
 import { connectTimeoutMs, grpcTimeoutMs } from "./framing.ts";
-import { boundedBody, clampDeadlineHeaders, RPC_REQUEST_MAX_BYTES } from "./request-limits.ts";
+import { boundedBody, clampDeadlineHeaders, closeAfter, RPC_REQUEST_MAX_BYTES } from "./request-limits.ts";
 import { rpcShutdownSignal } from "./shutdown.ts";
 import { fetchLogStream } from "./fetch-log-stream.ts";
 import { STREAM_SESSION_LOGS_PATH } from "./grpc-log-stream.ts";
@@ -95,14 +95,21 @@ export function mountRpc(app: App, options: MountRpcOptions): string[] {
 async function serveByRouter(handler: UniversalHandler, req: Request, ctx: RequestContext | undefined, readMaxBytes: number): Promise<Response> {
   const header = new Headers(req.headers);
   clampDeadlineHeaders((n) => header.get(n), (n, v) => header.set(n, v), { grpc: grpcTimeoutMs, connect: connectTimeoutMs });
+  // Read to its end, or refused (by the gate, a cap, the deadline) before that?
+  let complete = req.body === null;
+  const body = (async function* () {
+    yield* boundedBody(req.body, 2 * readMaxBytes + 64);
+    complete = true;
+  })();
   const res = await handler({
     httpVersion: "1.1",
     method: req.method,
     url: req.url,
     header,
-    body: boundedBody(req.body, 2 * readMaxBytes + 64),
+    body,
     signal: req.signal,
     contextValues: createContextValues().set(PEER_ADDRESS, ctx?.peer).set(KEEP_OPEN, ctx?.keepOpen),
   });
-  return universalServerResponseToFetch(res);
+  const out = universalServerResponseToFetch(res);
+  return complete ? out : closeAfter(out);
 }

@@ -20,7 +20,7 @@
  * (gRPC+JSON, Connect and gRPC-Web over h2c, compressed requests, other
  * services) falls through to the Connect router.
  */
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { StreamSessionLogsRequestSchema } from "../gen/manman/v1/log_processor_pb.ts";
@@ -86,7 +86,10 @@ function finish(res: Http2ServerResponse, status: ConnectError, instance: string
   try {
     if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto", [SERVER_INSTANCE_HEADER]: instance });
     res.addTrailers(trailers);
-    res.end();
+    // A client still sending (a refused 100 MB body) would keep the stream
+    // open, and count against maxConcurrentStreams, until it gave up:
+    // RST_STREAM(NO_ERROR) after the trailers, as gRPC servers do.
+    res.end(() => res.stream.closed || res.stream.close(constants.NGHTTP2_NO_ERROR));
   } catch {
     // The stream closed under us (the client left at this very moment): nobody to tell.
   }

@@ -72,17 +72,24 @@ export class ConnectionIdle {
   private arm(ms: number, hadRequests: boolean): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      if (this.open > 0 || this.session.destroyed) return;
+      if (this.open > 0) return;
       this.onIdle(hadRequests);
+      // Nothing in flight on a connection that never completed a request:
+      // destroy it. An idle one gets a GOAWAY first, then is destroyed all
+      // the same (Bun's close() leaves a half-open session's socket open).
+      if (!hadRequests) return this.session.destroy();
       this.session.close();
-      setTimeout(() => this.session.destroyed || this.session.destroy(), CLOSE_GRACE_MS).unref?.();
+      setTimeout(() => this.session.destroy(), CLOSE_GRACE_MS).unref?.();
     }, ms);
   }
 }
 
 /**
  * For requests the Connect router reads (it reads bodies without a timer):
- * a body not complete within BODY_DEADLINE_MS resets the stream (CANCEL).
+ * a body not complete within BODY_DEADLINE_MS resets the stream (CANCEL);
+ * and once the router has answered a request whose body is still coming
+ * (it refused it), the stream is reset (NO_ERROR) rather than left open
+ * until the client stops sending.
  */
 export function bodyDeadline(req: Http2ServerRequest, res: Http2ServerResponse, ms = BODY_DEADLINE_MS): void {
   let ended = false;
@@ -92,4 +99,11 @@ export function bodyDeadline(req: Http2ServerRequest, res: Http2ServerResponse, 
   const stop = () => ((ended = true), clearTimeout(timer));
   req.once("end", stop);
   res.once("close", stop);
+  // Not on 'finish': Bun emits it only once the request side is done too.
+  const end = res.end.bind(res) as (...args: unknown[]) => Http2ServerResponse;
+  res.end = ((...args: unknown[]) => {
+    const r = end(...args);
+    if (!ended) setImmediate(() => req.stream.closed || req.stream.close(constants.NGHTTP2_NO_ERROR));
+    return r;
+  }) as Http2ServerResponse["end"];
 }

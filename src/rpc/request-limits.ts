@@ -8,13 +8,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
 /**
- * 10 s for a whole request body: every request here is one message of at
- * most a few KiB, sent with its headers in one round trip; 10 s covers a
- * slow link's retransmissions and is Bun's own idle timeout for a request
- * that stops sending. A client trickling bytes to hold a connection gets
- * DEADLINE_EXCEEDED at 10 s however it paces them.
+ * 5 s for a whole request body: every request here is one message of at
+ * most a few KiB, sent with its headers in one round trip; 5 s covers a
+ * slow link's retransmissions (TCP's first retransmission waits 1 s). It
+ * must stay under Bun's own limit, which drops a request not answered
+ * within ~10 s however its body trickles, so the client is told why. A
+ * client trickling bytes to hold a connection gets DEADLINE_EXCEEDED at 5 s
+ * however it paces them.
  */
-export const BODY_DEADLINE_MS = 10_000;
+export const BODY_DEADLINE_MS = 5_000;
 
 /**
  * 1 KiB: a StreamSessionLogsRequest is two int64s, at most ~60 bytes even
@@ -119,4 +121,15 @@ export async function* boundedBody(body: ReadableStream<Uint8Array> | null, maxB
     clearTimeout(timer);
     if (!done) reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Marks a response to a request whose body was not read to its end:
+ * HTTP/1.1 can only go on after the rest of that body, which a hostile
+ * client may never send (or send 100 MB of), so the connection is closed
+ * once the answer is out instead of drained or left to time out.
+ */
+export function closeAfter(res: Response): Response {
+  res.headers.set("connection", "close");
+  return res;
 }
