@@ -130,7 +130,7 @@ export const SETTINGS = {
   // (500 lines each, ~300 bytes per line as estimated). Measured on Bun 1.4:
   // a full 32 MiB buffer is ~27-31 MB of heap, and the process (~60 MB idle)
   // with 1,000 open streams stays under a 150 MB container limit.
-  logBufferMaxBytes: { env: "LOG_BUFFER_MAX_BYTES", default: "33554432", help: "estimated bytes all session log buffers may hold together; the least recently written sessions lose their oldest lines first", schema: int(1024 * 1024, 64 * 1024 * 1024 * 1024) },
+  logBufferMaxBytes: { env: "LOG_BUFFER_MAX_BYTES", default: "33554432", help: "estimated bytes all session log buffers, and the lines slow streams still hold, may take together; the least recently written sessions lose their oldest lines first", schema: int(1024 * 1024, 64 * 1024 * 1024 * 1024) },
   // 4 MiB: a burst of ~25,000 ordinary lines (a game server starting up)
   // may wait for a slow client; a client further behind than that is told
   // RESOURCE_EXHAUSTED and resumes, so 1,000 open streams cost at most a
