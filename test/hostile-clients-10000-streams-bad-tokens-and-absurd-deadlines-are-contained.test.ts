@@ -18,6 +18,10 @@ setDefaultTimeout(90_000);
 const RSS_BOUND_MB = 250;
 const HISTORY_PATH = "/manman.processor.v1.LogHistory/ReadSessionLogs";
 const LIST_PATH = "/manman.processor.v1.SessionViewer/ListSessions";
+// The real token with more after it: a prefix match must not pass.
+const TOKEN_LIKE = "hostile-suite-token-but-longer";
+// Well before the 5 s body deadline: the answer did not wait for the body.
+const FAST_MS = 4_000;
 
 let target: Target;
 beforeAll(async () => {
@@ -59,7 +63,7 @@ async function grpcFlood(n: number, conns: number, address: string, firstSession
  * `n` Connect streams over HTTP/1.1 (a connection each) from `address`;
  * settles once each is answered with its error, or open: an open stream of
  * a session with no lines sends nothing at all (its headers go out with its
- * first line), so open = 2 s without an answer.
+ * first line), so open = 5 s without an answer (refusals take milliseconds).
  */
 async function connectFlood(n: number, address: string, firstSession: number) {
   const sockets = await Promise.all(Array.from({ length: n }, () => http1From(target.httpPort, address)));
@@ -73,7 +77,7 @@ async function connectFlood(n: number, address: string, firstSession: number) {
             if (text.includes('"error"')) settle("refused");
           });
           s.on("close", () => settle("closed"));
-          setTimeout(() => settle("open"), 2_000);
+          setTimeout(() => settle("open"), 5_000);
           const body = envelope(new TextEncoder().encode(JSON.stringify({ sessionId: String(firstSession + i) })));
           s.write(`POST ${STREAM_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/connect+json\r\nAuthorization: ${AUTH}\r\nContent-Length: ${body.length}\r\n\r\n`);
           s.write(body);
@@ -132,7 +136,7 @@ test("bad tokens are refused with UNAUTHENTICATED on every path, from the header
     // gRPC fast path and router, each with a body that stalls after one byte.
     for (const path of [STREAM_PATH, HISTORY_PATH]) {
       const r = await h2Call(conn, grpcHeaders({ authorization: auth }, path), (req) => void req.write(new Uint8Array([0])), 10_000);
-      results.push(`grpc ${path} "${label}": ${r.grpcStatus} ${r.ms < 2_000 ? "fast" : `${r.ms} ms`}`);
+      results.push(`grpc ${path} "${label}": ${r.grpcStatus} ${r.ms < FAST_MS ? "fast" : `${r.ms} ms`}`);
     }
     // Connect fast path and router over HTTP/1.1, the body also stalled.
     for (const [path, type] of [[STREAM_PATH, "application/connect+proto"], [LIST_PATH, "application/proto"]]) {
@@ -147,7 +151,7 @@ test("bad tokens are refused with UNAUTHENTICATED on every path, from the header
         setTimeout(() => s.destroy(), 10_000);
       });
       const code = /"code":"([a-z_]+)"/.exec(reply)?.[1] ?? reply.split("\r\n")[0];
-      results.push(`connect ${path} "${label}": ${code} ${Date.now() - t0 < 2_000 ? "fast" : `${Date.now() - t0} ms`}`);
+      results.push(`connect ${path} "${label}": ${code} ${Date.now() - t0 < FAST_MS ? "fast" : `${Date.now() - t0} ms`}`);
     }
   }
   conn.destroy();
@@ -160,7 +164,6 @@ test("bad tokens are refused with UNAUTHENTICATED on every path, from the header
   expect(big1.status).toBe(431);
   await target.healthy();
 });
-const TOKEN_LIKE = "hostile-suite-token-but-longer";
 
 test("deadlines past 2^31-1 ms are clamped on every path: the stream stays open and gets lines; a 1 ms deadline ends it at once", async () => {
   const session = 777;
