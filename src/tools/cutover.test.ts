@@ -88,6 +88,14 @@ describe("cutover", () => {
     expect(r.out.at(-1)).toBe("removed 2 queues holding 4 messages; 1 could not be removed (see above)");
   });
 
+  test("tells where it is while checking and removing, for the progress line", async () => {
+    const steps: string[] = [];
+    const broker = fakeBroker(leftovers());
+    await cutover({ broker, sessionIds: async () => [7, 8], isOwnQueue: () => false, print: () => {}, warn: () => {}, progress: (t) => void steps.push(t) }, { dryRun: false });
+    expect(steps.slice(0, 4)).toEqual(["checking queues: 1 of 4 25%", "checking queues: 2 of 4 50%", "checking queues: 3 of 4 75%", "checking queues: 4 of 4 100%"]);
+    expect(steps.slice(4)).toEqual(["removing queues: 1 of 4 25%", "removing queues: 2 of 4 50%", "removing queues: 3 of 4 75%", "removing queues: 4 of 4 100%"]);
+  });
+
   test("never touches a queue of its own, even when a leftover's name collides with one", async () => {
     const broker = fakeBroker(leftovers());
     const r = await run(broker, [7], false, (name) => name === "log-processor-lifecycle");

@@ -97,7 +97,6 @@ export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): 
   const removed: CutoverResult["removed"] = [];
   let failed = 0;
   for (const [i, q] of found.entries()) {
-    deps.progress?.(`removing queues: ${i} of ${found.length} ${percent(i, found.length)}`);
     try {
       const messages = await deps.broker.remove(q.name);
       removed.push({ name: q.name, messages });
@@ -107,6 +106,7 @@ export async function cutover(deps: CutoverDeps, options: { dryRun: boolean }): 
       failed++;
       deps.warn(`could not remove ${q.name}: ${errorMessage(err)}`);
     }
+    deps.progress?.(`removing queues: ${i + 1} of ${found.length} ${percent(i + 1, found.length)}`);
   }
   const done = `removed ${plural(removed.length, "queue")} holding ${plural(sum(removed.map((q) => q.messages)), "message")}`;
   deps.print(failed === 0 ? `${done} (${summary})` : `${done}; ${failed} could not be removed (see above)`);
