@@ -111,3 +111,16 @@ test("a longer linger waits for the gap to close and then covers everything with
   acker.flush();
   expect(ch.sent).toEqual(["ack<=4", "ack 6"]);
 });
+
+test("what settles while lingering lines wait for their re-check is still flushed at once, not at the re-check", async () => {
+  // A linger of 10 min re-checks what waits beyond a gap once a minute;
+  // the message that closes the gap must not wait for that.
+  const acker = new Acker({ batch: 1000, lingerMs: 600_000 });
+  const ch = fakeChannel();
+  acker.ack({ deliveryTag: 2, channel: ch });
+  acker.flush(); // 2 waits beyond the gap at 1: a re-check is due in a minute
+  expect(ch.sent).toEqual([]);
+  acker.ack({ deliveryTag: 1, channel: ch });
+  for (let i = 0; i < 100 && ch.sent.length === 0; i++) await Bun.sleep(20);
+  expect(ch.sent).toEqual(["ack<=2"]);
+});

@@ -116,6 +116,8 @@ export interface AckerOptions {
 export class Acker {
   private readonly trackers = new Map<AckChannel, ChannelTracker>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When `timer` fires (performance.now()), Infinity when there is none. */
+  private timerDue = Infinity;
   private readonly now: () => number;
   private readonly batch: number;
   private readonly lingerMs: number;
@@ -150,13 +152,29 @@ export class Acker {
     if (!t) this.trackers.set(d.channel, (t = new ChannelTracker(d.channel, this.lingerMs)));
     t.settle(d.deliveryTag, verdict, this.now());
     if (++this.settledSinceFlush >= this.batch) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    else this.flushWithin(FLUSH_MS);
+  }
+
+  /**
+   * Flushes within `ms`: keeps a timer that fires sooner, replaces one that
+   * fires later. The re-check of what lingers beyond a gap (a tenth of the
+   * linger: 200 ms for the archive) must not delay what settles meanwhile:
+   * the message that closes the gap would wait for it, and with it the whole
+   * run behind the gap (the archive's backlog stalled ~200 ms per batch).
+   */
+  private flushWithin(ms: number): void {
+    const due = performance.now() + ms;
+    if (this.timer !== undefined && this.timerDue <= due) return;
+    clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => this.flush(), ms);
   }
 
   /** Sends what can be sent now; what lingers is retried on the next flush. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerDue = Infinity;
     this.settledSinceFlush = 0;
     const now = this.now();
     for (const [ch, t] of this.trackers) {
@@ -165,7 +183,7 @@ export class Acker {
     }
     // What still waits is beyond a gap: look again a tenth of the linger
     // later (at least FLUSH_MS), not every 5 ms over thousands of entries.
-    if (this.waiting > 0) this.timer = setTimeout(() => this.flush(), Math.max(FLUSH_MS, this.lingerMs / 10));
+    if (this.waiting > 0) this.flushWithin(Math.max(FLUSH_MS, this.lingerMs / 10));
   }
 
   /** Sends everything settled, gaps or not (shutdown). */
