@@ -46,26 +46,13 @@ export interface MinuteOf {
   minuteMs: number;
 }
 
-/**
- * The next part number of a (session, minute), unique across replicas (see
- * migration 0004). The first claim of a minute starts after the rows the
- * minute already has (upstream's, or ours from before the claim row was
- * pruned), so it does not aim at a key that is likely taken; the writer
- * still treats a taken key as a reason to claim again.
- */
-export async function claimPart(sql: Sql, m: MinuteOf): Promise<number> {
-  const [row] = await sql<{ part: number }[]>`
-    INSERT INTO processor_log_archive_parts AS p (session_id, minute_timestamp, parts)
-    VALUES (${m.sessionId}::bigint, ${utc(sql, m.minuteMs)},
-            1 + (SELECT count(*) FROM log_references
-                 WHERE sgc_id = ${m.sgcId}::bigint AND minute_timestamp = ${utc(sql, m.minuteMs)} AND session_id = ${m.sessionId}::bigint))
-    ON CONFLICT (session_id, minute_timestamp) DO UPDATE SET parts = p.parts + 1
-    RETURNING p.parts - 1 AS part`;
-  return Number(row!.part);
-}
-
 export interface NewReference extends MinuteOf {
-  filePath: string;
+  /**
+   * The file_path of the minute's first object is `pathHead + pathTail`;
+   * part n ≥ 1's is `pathHead + "." + n + pathTail` (logs/archive/keys.ts).
+   */
+  pathHead: string;
+  pathTail: string;
   /** First and last line's time, Unix ms. */
   startMs: number;
   endMs: number;
@@ -73,26 +60,50 @@ export interface NewReference extends MinuteOf {
   source: string;
 }
 
+export interface ClaimedReference {
+  part: number;
+  logId: number;
+  filePath: string;
+}
+
 /**
- * The `pending` row of an object about to be written; its log_id. Running
- * it again (its answer lost to a dropped connection) returns the row the
- * first run made: a file_path is one claimed part, so it names one row.
+ * Claims the next part number of a (session, minute) and inserts its
+ * object's `pending` row, in one statement (one round trip per object
+ * instead of two; an atomic statement, so a refused row, say a session
+ * gone (foreign key), gives its claim back too).
+ *
+ * Parts are unique across replicas (migration 0004): the claim is an
+ * INSERT … ON CONFLICT DO UPDATE that the primary key serialises. The first
+ * claim of a minute starts after the rows the minute already has
+ * (upstream's, or ours from before the claim row was pruned), so it does not
+ * aim at a key that is likely taken; the writer still treats a taken key as
+ * a reason to claim again.
+ *
+ * Not idempotent: run again after its answer was lost, it claims another
+ * part and inserts another row. The first row (if it committed) names an
+ * object nobody writes; it stays `pending`, which the API never reads, until
+ * the crash-leftover sweep removes it (archive-maintenance.ts).
  */
-export async function insertPendingReference(sql: Sql, r: NewReference): Promise<number> {
+export async function insertPendingReference(sql: Sql, r: NewReference): Promise<ClaimedReference> {
   const minute = utc(sql, r.minuteMs);
-  const [row] = await sql<{ log_id: bigint }[]>`
-    WITH existing AS (
-      SELECT log_id FROM log_references
-      WHERE sgc_id = ${r.sgcId}::bigint AND minute_timestamp = ${minute} AND session_id = ${r.sessionId}::bigint AND file_path = ${r.filePath}
+  const [row] = await sql<{ part: number; log_id: bigint; file_path: string }[]>`
+    WITH claimed AS (
+      INSERT INTO processor_log_archive_parts AS p (session_id, minute_timestamp, parts)
+      VALUES (${r.sessionId}::bigint, ${minute},
+              1 + (SELECT count(*) FROM log_references
+                   WHERE sgc_id = ${r.sgcId}::bigint AND minute_timestamp = ${minute} AND session_id = ${r.sessionId}::bigint))
+      ON CONFLICT (session_id, minute_timestamp) DO UPDATE SET parts = p.parts + 1
+      RETURNING p.parts - 1 AS part
     ), inserted AS (
       INSERT INTO log_references (session_id, sgc_id, file_path, start_time, end_time, line_count, source, minute_timestamp, state, created_at)
-      SELECT ${r.sessionId}::bigint, ${r.sgcId}::bigint, ${r.filePath}, ${utc(sql, r.startMs)}, ${utc(sql, r.endMs)},
-             ${r.lineCount}::int, ${r.source}, ${minute}, 'pending', ${nowUtc(sql)}
-      WHERE NOT EXISTS (SELECT 1 FROM existing)
-      RETURNING log_id
+      SELECT ${r.sessionId}::bigint, ${r.sgcId}::bigint,
+             ${r.pathHead}::text || CASE WHEN part = 0 THEN '' ELSE '.' || part END || ${r.pathTail}::text,
+             ${utc(sql, r.startMs)}, ${utc(sql, r.endMs)}, ${r.lineCount}::int, ${r.source}, ${minute}, 'pending', ${nowUtc(sql)}
+      FROM claimed
+      RETURNING log_id, file_path
     )
-    SELECT log_id FROM inserted UNION ALL SELECT log_id FROM existing LIMIT 1`;
-  return Number(row!.log_id);
+    SELECT claimed.part, inserted.log_id, inserted.file_path FROM claimed, inserted`;
+  return { part: Number(row!.part), logId: Number(row!.log_id), filePath: row!.file_path };
 }
 
 /**
@@ -196,7 +207,7 @@ export async function deleteMarkedReferences(sql: Sql, logIds: readonly number[]
   return rows.length;
 }
 
-/** Forgets part counters of minutes older than `olderThanSeconds` (claimPart starts a pruned minute after its rows). */
+/** Forgets part counters of minutes older than `olderThanSeconds` (insertPendingReference starts a pruned minute after its rows). */
 export async function pruneParts(sql: Sql, olderThanSeconds: number): Promise<number> {
   const result = await sql`
     DELETE FROM processor_log_archive_parts

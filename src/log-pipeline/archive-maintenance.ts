@@ -47,7 +47,7 @@ export const MAINTENANCE_EVERY_MS = 5 * 60_000;
 // few seconds of work and never a long-held set of row locks.
 const BATCH = 500;
 // A day: lines for a minute a day old come only from a host clock that is
-// wrong; claimPart then starts after the minute's existing rows, and a taken
+// wrong; a claim then starts after the minute's existing rows, and a taken
 // key makes the writer claim again, so forgetting the counter is safe.
 const PRUNE_PARTS_AFTER_S = 24 * 3600;
 // 2 s to connect and take the lock, the readiness checks' own deadline.

@@ -7,12 +7,12 @@ import type { Metrics } from "../metrics.ts";
 
 /** Why a window was written: its minute ended, its session ended, memory was full, it was held too long, shutdown. */
 export type Trigger = "minute_ended" | "session_ended" | "early" | "held_too_long" | "shutdown";
-/** The step of a write that failed. */
-export type Step = "lookup" | "claim" | "insert" | "put" | "complete";
+/** The step of a write that failed (`claim`: claiming a part and inserting its pending row, one statement). */
+export type Step = "lookup" | "claim" | "put" | "complete";
 export type RemovedReason = "crash_leftover" | "retention";
 
 const zeroTriggers = (): Record<Trigger, number> => ({ minute_ended: 0, session_ended: 0, early: 0, held_too_long: 0, shutdown: 0 });
-const zeroSteps = (): Record<Step, number> => ({ lookup: 0, claim: 0, insert: 0, put: 0, complete: 0 });
+const zeroSteps = (): Record<Step, number> => ({ lookup: 0, claim: 0, put: 0, complete: 0 });
 
 export class ArchiveCounters {
   archivedLines = 0;

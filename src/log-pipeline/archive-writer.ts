@@ -2,17 +2,19 @@
  * Writes one taken window (one session's lines of one UTC minute) as one
  * archive object with its log_references row (CONTRACT §6), in this order:
  *
- *   look up sgc_id → claim a part → INSERT the row `pending` → put the gzip
- *   object → UPDATE the row `complete` → (the caller acks the lines)
+ *   look up sgc_id → claim a part and INSERT its row `pending` (one
+ *   statement) → put the gzip object → UPDATE the row `complete` → (the
+ *   caller acks the lines)
  *
  * so a line is acked only once its object is stored and its row complete,
  * and the API never reads a row whose object is not there. Every step is
  * retried with backoff until it works, the lines held (unacked) meanwhile;
  * each retry resumes where the last attempt stopped, and every step may be
- * run again after an answer was lost (put accepts its own earlier write,
- * the INSERT finds its own row, the UPDATE is idempotent).
+ * run again after an answer was lost (a claim claims another part, its
+ * lost row staying `pending` for the crash-leftover sweep; put accepts its
+ * own earlier write; the UPDATE is idempotent).
  *
- * Parts never collide: the part number comes from claimPart (unique across
+ * Parts never collide: the part number comes from the claim (unique across
  * replicas), and a key that turns out taken anyway (an object left by
  * upstream or by a crash) makes the writer drop its row and claim again. An
  * object is never rewritten.
@@ -29,12 +31,12 @@
 import { promisify } from "node:util";
 import { gzip as gzipCallback, gunzip as gunzipCallback } from "node:zlib";
 import type { AckChannel } from "../amqp/acker.ts";
-import { claimPart, completeReference, deletePendingReference, insertPendingReference, selectCompletePaths, type MinuteOf } from "../db/log-references.ts";
+import { completeReference, deletePendingReference, insertPendingReference, selectCompletePaths, type MinuteOf } from "../db/log-references.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 import { countCopies } from "../logs/archive/duplicates.ts";
 import { formatLines, parseLines, type ArchivedLine } from "../logs/archive/format.ts";
-import { objectKey } from "../logs/archive/keys.ts";
+import { KEY_TAIL, objectKey } from "../logs/archive/keys.ts";
 import type { TakenWindow } from "../logs/archive/window.ts";
 import { ObjectExistsError, type ObjectStore } from "../storage/store.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -157,20 +159,26 @@ export class ArchiveWriter {
           }
           step = "claim";
           if (part === undefined) {
-            part = await claimPart(sql, minute);
-            key = objectKey(sgcId, w.sessionId, w.minuteMs, part);
-            logId = undefined;
+            // Claim a part and insert its pending row in one round trip.
+            const first = store.filePath(objectKey(sgcId, w.sessionId, w.minuteMs, 0));
+            const claimed = await insertPendingReference(sql, {
+              ...minute,
+              pathHead: first.slice(0, -KEY_TAIL.length),
+              pathTail: KEY_TAIL,
+              startMs: w.startTime,
+              endMs: w.endTime,
+              lineCount: w.count,
+              source: w.source,
+            });
+            const claimedKey = objectKey(sgcId, w.sessionId, w.minuteMs, claimed.part);
+            // The statement spells the path out as keys.ts does. Never write
+            // an object its row does not name (the row stays pending for the sweep).
+            if (claimed.filePath !== store.filePath(claimedKey)) throw new Error(`archive row names ${claimed.filePath}, not ${store.filePath(claimedKey)}`);
+            part = claimed.part;
+            logId = claimed.logId;
+            key = claimedKey;
             stored = putTried = false;
           }
-          step = "insert";
-          logId ??= await insertPendingReference(sql, {
-            ...minute,
-            filePath: store.filePath(key),
-            startMs: w.startTime,
-            endMs: w.endTime,
-            lineCount: w.count,
-            source: w.source,
-          });
           step = "put";
           if (!stored) {
             putTried = true;
@@ -178,7 +186,7 @@ export class ArchiveWriter {
             stored = true;
           }
           step = "complete";
-          if (!(await completeReference(sql, logId))) {
+          if (!(await completeReference(sql, logId!))) {
             // Another replica took the row for a crash leftover (this write
             // outlasted the lease): write the lines again under a new part.
             this.deps.logger.warn("archive row was removed while its object was written; writing the lines again", { session_id: w.sessionId, key });

@@ -24,6 +24,9 @@ export interface ObjectKeyParts {
 
 const pad = (n: number, width: number) => String(n).padStart(width, "0");
 
+/** How every key ends; a part's number goes just before it (`mm.log.gz`, `mm.<n>.log.gz`). */
+export const KEY_TAIL = ".log.gz";
+
 function checkId(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a whole number ≥ 0, got ${value}`);
 }
@@ -38,7 +41,7 @@ export function objectKey(sgcId: number, sessionId: number, minuteMs: number, pa
   const year = d.getUTCFullYear();
   if (year < 0 || year > 9999) throw new RangeError(`minuteMs is outside years 0000-9999: ${minuteMs}`);
   const dir = `${pad(year, 4)}/${pad(d.getUTCMonth() + 1, 2)}/${pad(d.getUTCDate(), 2)}/${pad(d.getUTCHours(), 2)}`;
-  const name = part === 0 ? `${pad(d.getUTCMinutes(), 2)}.log.gz` : `${pad(d.getUTCMinutes(), 2)}.${part}.log.gz`;
+  const name = `${pad(d.getUTCMinutes(), 2)}${part === 0 ? "" : `.${part}`}${KEY_TAIL}`;
   return `logs/sgc-${sgcId}/session-${sessionId}/${dir}/${name}`;
 }
 
