@@ -1,154 +1,197 @@
 /**
- * bun run bench:events — end-to-end figures for the event processor against
- * the real broker and database on this machine. Not a test: it prints.
+ * `bun run bench:events` — end-to-end figures for the event processor
+ * against the real broker and database on this machine (docs/performance.md).
+ * Not a test: it prints. The service runs in a child process as
+ * src/main.ts runs it (log at LOG_LEVEL, info by default, to a file), so
+ * its CPU and RSS are its own.
  *
  * 1. Throughput: a backlog of a realistic mix (85% heartbeats, 12% session
- *    transitions, 3% host status) is drained; events/s = messages / time from
- *    the processor's start of consumption to the last message committed.
- *    Run with the default settings and with PREFETCH=1 (the deployed design).
- * 2. Latency at 1,000 events/s offered: publish → committed, p50/p99.
+ *    transitions, 3% host status; bench/events-load.ts) is queued while no
+ *    service runs, then a service drains it: events/s = messages / time from
+ *    its start to the last message committed ("committed": counted, which
+ *    the consumer does after the statement committed, before the ack).
+ *    With the default settings, and with PREFETCH=1 (the deployed design).
+ * 2. The ceiling, in the same run: the same backlog drained from the same
+ *    queue by a consumer that does nothing, with the same prefetch and
+ *    multiple-acks every tenth of it. The ratio says how close to the limit
+ *    of the broker and client the service is.
+ * 3. Latency at 2,000 events/s offered (BENCH_RATE): publish → committed,
+ *    p50/p99, for BENCH_LATENCY_SECONDS (10).
+ * 4. `--curve` (or BENCH_MODE=curve): doubles the offered rate from
+ *    BENCH_CURVE_START (500/s), BENCH_CURVE_SECONDS (5) each, until p99
+ *    passes 100 ms (or the service falls well behind), and prints the curve.
  *
- * "Committed" is when the consumer counts the message's outcome, which it
- * does after the statement committed and before the ack.
+ * Environment: BENCH_MESSAGES (60000), BENCH_PREFETCH1_MESSAGES (5000),
+ * BENCH_PROFILE (a directory: the default-settings drain writes a CPU
+ * profile there, markdown and .cpuprofile), BENCH_LOG_LEVEL (info),
+ * BENCH_ENV (extra settings for the service, "A=1,B=2").
  */
-import { AMQPClient } from "@cloudamqp/amqp-client";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
-import { Metrics, type Labels } from "../src/metrics.ts";
-import { loadConfig } from "../src/config.ts";
-import { createLogger } from "../src/log.ts";
-import { startService } from "../src/service.ts";
-import { createDatabase, createVhost } from "../test/support/services.ts";
+import { child, cpuMeter, fmt, memoryMb, next, pct, queued, stop, type Child } from "./archive-load.ts";
+import { ceilingChild, mix, publishBacklog, publishPaced, QUEUE, seedServers, seedSessions, serveChild } from "./events-load.ts";
 
-const SERVERS = 200;
-const SESSIONS = 3000;
+const CURVE_P99_LIMIT_MS = 100;
 
-class TimedMetrics extends Metrics {
-  settled: number[] = [];
-  override inc(name: string, help: string, labels: Labels = {}, by = 1): void {
-    if (name === "manman_event_messages_total") this.settled.push(performance.now());
-    super.inc(name, help, labels, by);
-  }
+interface World {
+  url: string;
+  env: Record<string, string | undefined>;
+  sql: postgres.Sql;
+  serverIds: number[];
+  logFile: string;
+  remove(): Promise<void>;
 }
 
-/** The mix, as routing key + body, for `count` messages. */
-function* mix(count: number, serverIds: number[], sessionIds: number[]): Generator<[string, string]> {
-  const steps = ["starting", "running", "stopping", "stopped"];
-  let nextSession = 0;
-  let step = 0;
-  for (let i = 0; i < count; i++) {
-    const r = i % 100;
-    if (r < 12 && nextSession < sessionIds.length) {
-      // Transitions walk sessions through the machine, four in a row each
-      // but interleaved with other traffic.
-      const id = sessionIds[nextSession]!;
-      const status = steps[step]!;
-      yield [`status.session.${id}`, JSON.stringify({ session_id: id, sgc_id: id, status, ...(status === "stopped" ? { exit_code: 0 } : {}) })];
-      if (++step === 4) (step = 0), nextSession++;
-    } else if (r < 15) {
-      const id = serverIds[i % serverIds.length]!;
-      yield [`status.host.${id}`, JSON.stringify({ server_id: id, status: "online" })];
-    } else {
-      const id = serverIds[i % serverIds.length]!;
-      yield [`health.host.${id}`, JSON.stringify({ server_id: id, session_stats: { total: 2, running: 2 } })];
-    }
-  }
-}
-
-async function world() {
-  const [vhost, db] = await Promise.all([createVhost("bench"), createDatabase("bench")]);
+async function world(): Promise<World> {
+  const { createDatabase, createVhost } = await import("../test/support/services.ts");
+  const [vhost, db] = await Promise.all([createVhost("mmbench_events"), createDatabase("mmbench_events")]);
+  const dir = await mkdtemp(join(tmpdir(), "bench-events-"));
+  const extra = Object.fromEntries((process.env.BENCH_ENV ?? "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+  const env = {
+    ...process.env, RABBITMQ_URL: vhost.url, DATABASE_URL: db.url, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
+    // No session or host goes stale during the run.
+    STALE_SESSION_THRESHOLD_SECONDS: "3600", STALE_HOST_THRESHOLD_SECONDS: "3600", ...extra,
+  };
+  const logFile = join(dir, "service.log");
+  // The first start makes the tables and declares the queue.
+  const first = await service({ env, logFile }, {});
+  await stop(first, 5_000);
   const sql = postgres(db.url, { max: 2, onnotice: () => {} });
-  return { vhost, db, sql, remove: async () => { await sql.end(); await Promise.all([vhost.remove(), db.remove()]); } };
+  const serverIds = await seedServers(sql);
+  const remove = async () => {
+    await sql.end({ timeout: 1 });
+    await Promise.all([vhost.remove(), db.remove(), rm(dir, { recursive: true, force: true })]);
+  };
+  return { url: vhost.url, env, sql, serverIds, logFile, remove };
 }
 
-async function seed(sql: postgres.Sql) {
-  const servers = await sql<{ server_id: string }[]>`INSERT INTO servers (name, status, last_seen) SELECT 'bench-' || g, 'online', now() FROM generate_series(1, ${SERVERS}) g RETURNING server_id`;
-  const sessions = await sql<{ session_id: string }[]>`INSERT INTO sessions (sgc_id) SELECT g FROM generate_series(1, ${SESSIONS}) g RETURNING session_id`;
-  return { serverIds: servers.map((r) => Number(r.server_id)), sessionIds: sessions.map((r) => Number(r.session_id)) };
+async function service(w: Pick<World, "env" | "logFile">, env: Record<string, string>, rounds: number[] = [], flags: string[] = []): Promise<Child & { ready: number; cpu: number }> {
+  const c = child(import.meta.path, ["--server"], { ...w.env, ...env, BENCH_ROUNDS: rounds.join(","), BENCH_LOG_FILE: w.logFile }, flags);
+  const { ready, cpu } = await next(c, 60_000);
+  return { ...c, ready: ready!, cpu: cpu! };
 }
 
-async function start(w: Awaited<ReturnType<typeof world>>, env: Record<string, string>) {
-  const loaded = loadConfig({ RABBITMQ_URL: w.vhost.url, DATABASE_URL: w.db.url, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "warn", STALE_SESSION_THRESHOLD_SECONDS: "3600", STALE_HOST_THRESHOLD_SECONDS: "3600", ...env });
-  if (!loaded.ok) throw new Error(loaded.problems.join("; "));
-  const metrics = new TimedMetrics();
-  const controller = new AbortController();
-  const service = await startService({ config: loaded.config, logger: createLogger({ level: "error" }), signal: controller.signal, metrics });
-  return { metrics, stop: async () => { controller.abort(); await service.stopped; } };
+interface Drain {
+  rate: number;
+  seconds: number;
+  usPerMessage: number;
+  cpu: string;
+  rssMb: number;
 }
 
-async function publisher(url: string) {
-  const client = new AMQPClient(url);
-  await client.connect();
-  const ch = await client.channel();
-  return { ch, close: () => client.close() };
+/** Queues `n` messages of the mix, then drains them with a service (or the ceiling). */
+async function drain(w: World, n: number, who: "service" | "ceiling", env: Record<string, string> = {}, flags: string[] = []): Promise<Drain> {
+  const sessionIds = await seedSessions(w.sql, n);
+  await publishBacklog(w.url, mix(n, w.serverIds, sessionIds));
+  await queued(w.url, QUEUE, n);
+  const prefetch = env.PREFETCH ?? w.env.PREFETCH ?? "256";
+  const c = who === "service" ? await service(w, env, [n], flags) : child(import.meta.path, ["--ceiling", w.url, prefetch, String(n)], w.env);
+  const { ready, cpu: cpu0 } = who === "service" ? (c as Awaited<ReturnType<typeof service>>) : await next(c, 20_000);
+  const meter = cpuMeter(c.proc.pid!);
+  const done = await next(c, 600_000);
+  const last = who === "service" ? (done.times as unknown as number[]).at(-1)! : done.done!;
+  const first = who === "service" ? Math.min(ready!, (done.times as unknown as number[])[0]!) : ready!;
+  const seconds = (last - first) / 1000;
+  const rssMb = memoryMb(c.proc.pid!, "VmHWM");
+  const cpu = meter.done(seconds, n).replace(/service/, who === "service" ? "service" : "do-nothing consumer").replace(/µs a line/g, "µs a message").replace(/, s3rver \(node\) -?\d+%/, "");
+  await stop(c, flags.length ? 15_000 : 5_000);
+  return { rate: n / seconds, seconds, usPerMessage: ((done.cpu! - cpu0!) * 1000) / n, cpu, rssMb };
 }
 
-async function until(cond: () => boolean, timeoutMs = 300_000) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("benchmark timed out");
-    await new Promise((r) => setTimeout(r, 2));
-  }
+interface Paced {
+  offered: number;
+  achieved: number;
+  p50: number;
+  p99: number;
+  max: number;
 }
 
-async function throughput(env: Record<string, string>, count: number): Promise<number> {
-  const w = await world();
+/** Each of `rates` in turn for `seconds` to one running service: publish → committed. */
+async function paced(w: World, rates: number[], seconds: number, keepGoing: (p: Paced) => boolean = () => true): Promise<{ steps: Paced[]; usPerMessage: number; rssMb: number }> {
+  const counts = rates.map((r) => Math.round(r * seconds));
+  const svc = await service(w, {}, counts);
+  const steps: Paced[] = [];
+  const cpu = svc.cpu;
+  let total = 0;
   try {
-    // Start once to migrate and declare topology, then stop and queue a backlog.
-    await (await start(w, env)).stop();
-    const { serverIds, sessionIds } = await seed(w.sql);
-    const pub = await publisher(w.vhost.url);
-    for (const [key, body] of mix(count, serverIds, sessionIds)) await pub.ch.basicPublish("manman", key, body, { deliveryMode: 2 });
-    await pub.close();
-    const run = await start(w, env);
-    const t0 = performance.now();
-    await until(() => run.metrics.settled.length >= count);
-    const seconds = (run.metrics.settled.at(-1)! - t0) / 1000;
-    await run.stop();
-    return count / seconds;
-  } finally {
-    await w.remove();
-  }
-}
-
-async function latency(rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number }> {
-  const w = await world();
-  try {
-    const run = await start(w, {});
-    const { serverIds, sessionIds } = await seed(w.sql);
-    const pub = await publisher(w.vhost.url);
-    const count = rate * seconds;
-    const sent: number[] = [];
-    const t0 = performance.now();
-    let i = 0;
-    for (const [key, body] of mix(count, serverIds, sessionIds)) {
-      // Paced: message i leaves at t0 + i/rate.
-      const due = t0 + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      sent.push(performance.now());
-      await pub.ch.basicPublish("manman", key, body, { deliveryMode: 2 });
-      i++;
+    for (const [k, rate] of rates.entries()) {
+      const n = counts[k]!;
+      const messages = [...mix(n, w.serverIds, await seedSessions(w.sql, n))];
+      const sentAt = new Float64Array(n);
+      const offered = await publishPaced(w.url, messages, rate, sentAt);
+      const done = await next(svc, 600_000);
+      const times = done.times as unknown as number[];
+      // Matched by order: the k-th message committed against the k-th sent.
+      const lat = times.map((t, j) => t - sentAt[j]!).sort((a, b) => a - b);
+      const achieved = n / ((times.at(-1)! - sentAt[0]!) / 1000);
+      const step = { offered, achieved, p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: lat.at(-1)! };
+      steps.push(step);
+      total += n;
+      if (k === rates.length - 1 || !keepGoing(step)) {
+        const usPerMessage = ((done.cpu! - cpu) * 1000) / total;
+        return { steps, usPerMessage, rssMb: memoryMb(svc.proc.pid!, "VmHWM") };
+      }
     }
-    await until(() => run.metrics.settled.length >= count);
-    await pub.close();
-    await run.stop();
-    // Matched by order: at this rate messages settle nearly in arrival order.
-    const lat = sent.map((s, k) => run.metrics.settled[k]! - s).sort((a, b) => a - b);
-    const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
-    return { p50: q(0.5), p99: q(0.99), max: lat.at(-1)! };
+    throw new Error("unreachable");
+  } finally {
+    await stop(svc, 5_000);
+  }
+}
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  const n = Number(process.env.BENCH_MESSAGES ?? 60_000);
+  const curve = process.argv.includes("--curve") || process.env.BENCH_MODE === "curve";
+  const w = await world();
+  try {
+    console.log(`manman-processor event benchmark (bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, LOG_LEVEL=${w.env.LOG_LEVEL}): mix of 85% heartbeats, 12% session transitions, 3% host status, ${w.serverIds.length} servers`);
+    if (curve) return await growth(w);
+    const ceiling = await drain(w, n, "ceiling");
+    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    const fast = await drain(w, n, "service", {}, profile);
+    const slowN = Number(process.env.BENCH_PREFETCH1_MESSAGES ?? Math.min(n, 5_000));
+    const slow = await drain(w, slowN, "service", { PREFETCH: "1" });
+    const slowCeiling = await drain(w, slowN, "ceiling", { PREFETCH: "1" });
+    console.log(
+      [
+        `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 256}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
+        `    ceiling (do-nothing consumer, same queue, prefetch and multiple-acks): ${fmt(ceiling.rate)} events/s; service/ceiling ${((fast.rate / ceiling.rate) * 100).toFixed(0)}%`,
+        `    service: ${fast.usPerMessage.toFixed(1)} µs CPU a message, peak RSS ${fast.rssMb.toFixed(0)} MB; ${fast.cpu}`,
+        `    ceiling: ${ceiling.usPerMessage.toFixed(1)} µs CPU a message; ${ceiling.cpu}`,
+        `  PREFETCH=1 (the deployed design), ${fmt(slowN)} messages: ${fmt(slow.rate)} events/s (${slow.usPerMessage.toFixed(1)} µs CPU a message); its ceiling ${fmt(slowCeiling.rate)} events/s`,
+        `  speed-up over PREFETCH=1: ${(fast.rate / slow.rate).toFixed(1)}x`,
+      ].join("\n"),
+    );
+    const rate = Number(process.env.BENCH_RATE ?? 2_000);
+    const lat = await paced(w, [rate], Number(process.env.BENCH_LATENCY_SECONDS ?? 10));
+    const s = lat.steps[0]!;
+    console.log(
+      `  latency at ${fmt(rate)} events/s offered (${fmt(s.offered)} sent/s), publish → committed: p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}; service ${lat.usPerMessage.toFixed(1)} µs CPU a message (${((lat.usPerMessage * s.offered) / 1e4).toFixed(0)}% of a core), peak RSS ${lat.rssMb.toFixed(0)} MB`,
+    );
   } finally {
     await w.remove();
   }
 }
 
-const N = Number(process.env.BENCH_MESSAGES ?? 60_000);
-console.log(`event processor benchmark: ${N} messages (85% heartbeats, 12% session transitions, 3% host status), ${SERVERS} servers`);
-const fast = await throughput({}, N);
-console.log(`  default settings (PREFETCH=256): ${Math.round(fast).toLocaleString("en")} events/s`);
-const slowN = Math.min(N, 5_000);
-const slow = await throughput({ PREFETCH: "1" }, slowN);
-console.log(`  PREFETCH=1 (deployed design):   ${Math.round(slow).toLocaleString("en")} events/s  (${slowN} messages)`);
-console.log(`  speed-up: ${(fast / slow).toFixed(1)}x`);
-const lat = await latency(1000, Number(process.env.BENCH_LATENCY_SECONDS ?? 10));
-console.log(`  latency at 1,000 events/s offered, publish → committed: p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`);
-process.exit(0);
+/** The growth curve: doubling the offered rate until p99 passes CURVE_P99_LIMIT_MS. */
+async function growth(w: World): Promise<void> {
+  const start = Number(process.env.BENCH_CURVE_START ?? 500);
+  const seconds = Number(process.env.BENCH_CURVE_SECONDS ?? 5);
+  const rates = Array.from({ length: 10 }, (_, k) => start * 2 ** k);
+  // Stop past the limit, or when the service commits less than half of what is offered (p99 then only measures the queue growing).
+  const { steps } = await paced(w, rates, seconds, (p) => p.p99 <= CURVE_P99_LIMIT_MS && p.achieved >= p.offered / 2);
+  console.log(`  growth curve, ${seconds} s a step, publish → committed:\n    offered/s  achieved/s   p50 ms   p99 ms   max ms`);
+  for (const p of steps) console.log(`    ${fmt(p.offered).padStart(9)}  ${fmt(p.achieved).padStart(10)}  ${p.p50.toFixed(1).padStart(7)}  ${p.p99.toFixed(1).padStart(7)}  ${p.max.toFixed(1).padStart(7)}`);
+}
+
+// Last: everything above is defined by now.
+const mode = process.argv[2];
+if (mode === "--server") await serveChild();
+else if (mode === "--ceiling") await ceilingChild(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+else {
+  await main();
+  process.exit(0);
+}
