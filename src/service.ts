@@ -22,6 +22,8 @@ import { createLogAccess } from "./log-pipeline/log-access.ts";
 import { createViewerDatabase } from "./log-pipeline/viewer-database.ts";
 import type { LogIngest } from "./log-pipeline/ingest.ts";
 import { startLogService } from "./log-pipeline/log-service.ts";
+import type { LogHub } from "./logs/hub.ts";
+import { formatLogTail, LOG_TAIL_LINES } from "./logs/tail.ts";
 import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
 import { mountLogHistory } from "./log-pipeline/log-history.ts";
 import { createObjectStore } from "./storage/create.ts";
@@ -68,7 +70,10 @@ export async function startService({ config, logger, signal, runtime = currentRu
     },
   });
   // events: consumer → core → database → announcer, with the outbox relay and the stale sweeps
-  const events = await startEventPipeline(config, { sql, session, logger, metrics, signal });
+  // events' log_tail: a crashed or lost session's last lines, from the log hub once it runs (none before)
+  let hub: LogHub | undefined;
+  const logTail = (id: number) => (hub ? formatLogTail(hub.tail(id, LOG_TAIL_LINES)) : []);
+  const events = await startEventPipeline(config, { sql, session, logger, metrics, signal, logTail });
 
   const app = createHttpApp([
     { name: "database", check: () => events.database.check() },
@@ -98,6 +103,7 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
   const logs = await startLogService({ config, session, app, logger, metrics, signal, access, grpcRoutes: history.routes });
   logIngest = logs.ingest;
+  hub = logs.hub;
   // archive: every line, durably, to the directory or S3 the ManManV2 API reads (docs/archive.md)
   const archive = await startLogArchive(config, { sql, session, logger, metrics, signal });
   // viewer: pages and assets, and SessionViewer (guarded by the same tokens as the logs)

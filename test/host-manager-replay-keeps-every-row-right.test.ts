@@ -249,7 +249,9 @@ test("a replay of real host managers leaves every row, port and event as the Man
   await waitFor(() => peer.events("manman.session.").length >= 11, 10_000, "session events");
   const eventsOf = (id: number) =>
     peer.events("manman.session.").filter((e) => (e.body as { session_id: number }).session_id === id).map((e) => e.body);
-  const ev = (id: number, sgc: number, s: string, exit?: number) => ({ session_id: id, sgc_id: sgc, status: s, ...(exit === undefined ? {} : { exit_code: exit }) });
+  const ev = (id: number, sgc: number, s: string, exit?: number) => ({ session_id: id, sgc_id: sgc, status: s, ...(exit === undefined ? {} : { exit_code: exit }),
+    // crashed and lost events carry the session's last log lines (docs/events.md)
+    ...(s === "crashed" || s === "lost" ? { log_tail: expect.any(Array) } : {}) });
   expect(eventsOf(crashes)).toEqual([ev(crashes, a1!.sgcId, "running"), ev(crashes, a1!.sgcId, "crashed", 137)]);
   expect(eventsOf(stopped)).toEqual([ev(stopped, a2!.sgcId, "running"), ev(stopped, a2!.sgcId, "stopped")]);
   expect(eventsOf(failsToStart)).toEqual([ev(failsToStart, a3!.sgcId, "crashed")]);

@@ -179,7 +179,7 @@ test("a ManManV2 database is left byte for byte as it was; only processor_* tabl
   expect(await catalog(sql)).toEqual(before.catalog);
   expect(await rows()).toEqual(before.rows);
   const ours = await sql`SELECT relname FROM pg_class WHERE relname LIKE 'processor\\_%' AND relkind = 'r' ORDER BY 1`;
-  expect(ours.map((t) => t.relname)).toEqual(["processor_log_archive_parts", "processor_migrations", "processor_outbox"]);
+  expect(ours.map((t) => t.relname)).toEqual(["processor_log_archive_parts", "processor_migrations", "processor_outbox", "processor_session_transitions"]);
   expect([...(await sql`SELECT version, dirty FROM schema_migrations`)]).toEqual([{ version: BigInt(MANMANV2_SCHEMA_VERSION), dirty: false }]);
 
   // Later starts skip the contract migrations again; nothing records them as run.

@@ -8,6 +8,10 @@ let sgc = 100;
 
 const row = async (id: number) =>
   (await f.world.sql`SELECT status, started_at, ended_at, exit_code, updated_at FROM sessions WHERE session_id = ${id}`)[0]!;
+// The session's timeline (processor_session_transitions), oldest first.
+const timeline = async (id: number) =>
+  (await f.world.sql`SELECT from_status, to_status, exit_code, routing_key, reason, by_session_id FROM processor_session_transitions
+                     WHERE session_id = ${id} ORDER BY at, id`).map((r) => ({ ...r, by_session_id: r.by_session_id === null ? null : Number(r.by_session_id) }));
 const announced = (id: number) => f.peer.events("manman.session.").filter((e) => (e.body as { session_id: number }).session_id === id);
 const send = (id: number, sgcId: number, status: string, exit_code?: number | null) =>
   f.peer.publish(`status.session.${id}`, { session_id: id, sgc_id: sgcId, status, ...(exit_code !== undefined ? { exit_code } : {}) });
@@ -42,7 +46,13 @@ describe("the session lifecycle", () => {
     await waitFor(async () => (await row(id)).status === "crashed");
     expect((await row(id)).exit_code).toBe(137);
     await waitFor(() => announced(id).some((e) => e.routingKey === "manman.session.crashed"));
-    expect(announced(id).at(-1)!.body).toEqual({ session_id: id, sgc_id: s, status: "crashed", exit_code: 137 });
+    expect(announced(id).at(-1)!.body).toEqual({ session_id: id, sgc_id: s, status: "crashed", exit_code: 137, log_tail: [] });
+    const key = `status.session.${id}`;
+    expect(await timeline(id)).toEqual([
+      { from_status: "pending", to_status: "starting", exit_code: null, routing_key: key, reason: "message", by_session_id: null },
+      { from_status: "starting", to_status: "running", exit_code: null, routing_key: key, reason: "message", by_session_id: null },
+      { from_status: "running", to_status: "crashed", exit_code: 137, routing_key: key, reason: "message", by_session_id: null },
+    ]);
   });
 
   test("a session can be lost from any active state, and the same state twice is accepted quietly", async () => {
@@ -67,6 +77,7 @@ describe("the session lifecycle", () => {
     const after = await row(id);
     expect({ ...after, updated_at: null }).toEqual({ ...before, updated_at: null });
     expect(announced(id)).toHaveLength(0);
+    expect(await timeline(id)).toEqual([]); // a keepalive is not a move
   });
 
   test("a stale redelivery (running after stopping) changes nothing, is acked and counted, not dead-lettered", async () => {
@@ -139,6 +150,9 @@ describe("the session lifecycle", () => {
     expect((await row(other)).status).toBe("running");
     await waitFor(() => announced(old1).length === 1 && announced(old2).length === 1);
     expect(announced(old1)[0]).toEqual({ routingKey: "manman.session.stopped", body: { session_id: old1, sgc_id: s, status: "stopped" } });
+    expect(await timeline(old1)).toEqual([{ from_status: "running", to_status: "stopped", exit_code: null, routing_key: `status.session.${id}`, reason: "superseded", by_session_id: id }]);
+    expect((await timeline(old2))[0]).toMatchObject({ from_status: "stopping", to_status: "stopped", reason: "superseded" });
+    expect(await timeline(done)).toEqual([]);
   });
 
   test("a session stuck in pending, starting or stopping past the threshold becomes lost and is announced", async () => {
@@ -151,7 +165,8 @@ describe("the session lifecycle", () => {
     await waitFor(async () => (await row(id)).status === "lost", 15_000, "lost");
     expect((await row(id)).ended_at).not.toBeNull();
     await waitFor(() => announced(id).length === 1);
-    expect(announced(id)[0]).toEqual({ routingKey: "manman.session.lost", body: { session_id: id, sgc_id: s, status: "lost" } });
+    expect(announced(id)[0]).toEqual({ routingKey: "manman.session.lost", body: { session_id: id, sgc_id: s, status: "lost", log_tail: [] } });
+    expect(await timeline(id)).toEqual([{ from_status: "starting", to_status: "lost", exit_code: null, routing_key: null, reason: "stale_sweep", by_session_id: null }]);
     expect((await row(running)).status).toBe("running");
     // The lost session's port is freed in the same statement; the running one keeps its own.
     expect((await f.world.sql`SELECT port FROM server_ports WHERE server_id = ${server}`).map((r) => r.port)).toEqual([25566]);

@@ -223,4 +223,35 @@ $fn$ LANGUAGE plpgsql;
         ADD COLUMN IF NOT EXISTS properties JSONB;
     `,
   },
+  {
+    id: "0006_session_transitions",
+    scope: "processor",
+    // What happened to a session (issue 14): one row per applied move,
+    // written by the statement that makes the move (db/sessions.ts,
+    // db/stale.ts), so no move is ever committed without its row. A
+    // keepalive is not a move and writes none. `reason` says what moved it:
+    // 'message' (a status.session.* message, routing_key its key),
+    // 'superseded' (stopped because by_session_id of the same game server
+    // config started running; routing_key that message's key) or
+    // 'stale_sweep' (marked lost for silence; no routing key).
+    // Kept, not pruned: a session moves forward only, so it has at most 5
+    // rows (~100 bytes each). No foreign key to sessions (the API owns that
+    // table's catalog, as for 0004); the rows of a deleted session stay
+    // and are never read unless asked for by its id.
+    sql: `
+      CREATE TABLE IF NOT EXISTS processor_session_transitions (
+        id            BIGSERIAL PRIMARY KEY,
+        session_id    BIGINT NOT NULL,
+        from_status   TEXT NOT NULL,
+        to_status     TEXT NOT NULL,
+        exit_code     INTEGER,
+        at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+        routing_key   TEXT,
+        reason        TEXT NOT NULL,
+        by_session_id BIGINT
+      );
+      CREATE INDEX IF NOT EXISTS processor_session_transitions_session_at
+        ON processor_session_transitions (session_id, at, id);
+    `,
+  },
 ];

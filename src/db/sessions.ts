@@ -1,18 +1,26 @@
 /**
  * The session status statement: the conditional move (or the keepalive), the
  * superseding of older sessions of the same game server config, the freeing
- * of ended sessions' ports and the outbox events, in one statement. It
+ * of ended sessions' ports, the timeline rows of every move
+ * (processor_session_transitions) and the outbox events, in one statement:
+ * a move is never committed without its timeline row and its event. It
  * reports the status it found, so the caller can tell a stale redelivery
  * from a forward skip without a second, racy read.
+ *
+ * A crashed or lost event carries the session's last log lines (`log_tail`),
+ * taken from `logTail` before the statement runs: the outbox body is final
+ * once committed.
  */
 import type { Sql } from "./pool.ts";
-import type { OutboxEvent, SessionChange, SessionMove } from "../events/store.ts";
-import { ACTIVE_STATES, ANNOUNCED_STATES, TERMINAL_STATES, type SessionState } from "../events/session-machine.ts";
+import type { LogTailOf, OutboxEvent, SessionChange, SessionMove } from "../events/store.ts";
+import { ACTIVE_STATES, ANNOUNCED_STATES, TAILED_STATES, TERMINAL_STATES, type SessionState } from "../events/session-machine.ts";
 
-export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChange> {
+export async function moveSession(sql: Sql, m: SessionMove, logTail?: LogTailOf): Promise<SessionChange> {
   const terminal = TERMINAL_STATES.includes(m.to);
   const announce = ANNOUNCED_STATES.includes(m.to);
   const running = m.to === "running";
+  const tailed = TAILED_STATES.includes(m.to);
+  const tail = tailed ? (logTail?.(m.sessionId) ?? []) : [];
   // sgc_id comes from the row, never from the message (real hosts send 0).
   const [row] = await sql<{ previous: SessionState | null; moved: boolean; kept: boolean; superseded: number[] | null; freed: number; events: OutboxEvent[] }[]>`
     WITH cur AS (
@@ -34,12 +42,27 @@ export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChan
       FROM cur
       WHERE s.session_id = cur.session_id AND cur.status = ${m.to} AND NOT ${terminal}::boolean
       RETURNING s.session_id
-    ), superseded AS (
-      UPDATE sessions o SET status = 'stopped', ended_at = now(), updated_at = now()
-      FROM moved
+    ), superseding AS (
+      -- Locked first, so the status each one is stopped from (its timeline
+      -- row) is the one the UPDATE below changes, even under a concurrent move.
+      SELECT o.session_id, o.status, moved.session_id AS by_session_id
+      FROM sessions o, moved
       WHERE ${running}::boolean AND o.sgc_id = moved.sgc_id AND o.session_id <> moved.session_id
         AND o.status = ANY(${sql.array(ACTIVE_STATES as SessionState[])}::text[])
-      RETURNING o.session_id, o.sgc_id
+      ORDER BY o.session_id
+      FOR UPDATE OF o
+    ), superseded AS (
+      UPDATE sessions o SET status = 'stopped', ended_at = now(), updated_at = now()
+      FROM superseding
+      WHERE o.session_id = superseding.session_id
+      RETURNING o.session_id, o.sgc_id, superseding.status AS previous, superseding.by_session_id
+    ), transitions AS (
+      INSERT INTO processor_session_transitions (session_id, from_status, to_status, exit_code, routing_key, reason, by_session_id)
+      SELECT moved.session_id, cur.status, moved.status, moved.exit_code, ${m.routingKey ?? null}::text, 'message', NULL::bigint
+      FROM moved, cur
+      UNION ALL
+      SELECT session_id, previous, 'stopped', NULL, ${m.routingKey ?? null}::text, 'superseded', by_session_id
+      FROM superseded
     ), freed AS (
       DELETE FROM server_ports p
       WHERE p.session_id IN (SELECT session_id FROM moved WHERE ${terminal}::boolean UNION ALL SELECT session_id FROM superseded)
@@ -48,6 +71,7 @@ export async function moveSession(sql: Sql, m: SessionMove): Promise<SessionChan
       INSERT INTO processor_outbox (routing_key, payload)
       SELECT 'manman.session.' || status,
              jsonb_strip_nulls(jsonb_build_object('session_id', session_id, 'sgc_id', sgc_id, 'status', status, 'exit_code', exit_code))
+               || CASE WHEN ${tailed}::boolean THEN jsonb_build_object('log_tail', ${sql.json(tail)}::jsonb) ELSE '{}'::jsonb END
       FROM moved WHERE ${announce}::boolean
       UNION ALL
       SELECT 'manman.session.stopped', jsonb_build_object('session_id', session_id, 'sgc_id', sgc_id, 'status', 'stopped')

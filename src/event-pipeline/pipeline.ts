@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import { freshConnectionProbe } from "../db/driver.ts";
 import { createEventStore } from "../db/event-store.ts";
 import type { Sql } from "../db/pool.ts";
+import type { LogTailOf } from "../events/store.ts";
 import { DatabaseWatch } from "../db/watch.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -28,6 +29,8 @@ export interface EventPipelineDeps {
   logger: Logger;
   metrics: Metrics;
   signal: AbortSignal;
+  /** The last log lines crashed and lost events carry (service.ts wires the log hub). */
+  logTail?: LogTailOf;
 }
 
 export interface EventPipeline {
@@ -45,11 +48,11 @@ export async function startEventPipeline(config: Config, deps: EventPipelineDeps
   // Probes run on a connection of their own (src/db/driver.ts): behind a
   // main pool full of stuck queries a probe would wait without limit.
   const database = new DatabaseWatch(freshConnectionProbe(config.postgresUrl, PROBE_TIMEOUT_MS), logger, metrics, signal);
-  const store = createEventStore(sql);
+  const store = createEventStore(sql, deps.logTail);
   const consumer = await startEventConsumer(config, { session, store, announcer, publisher, database, logger, metrics, signal });
   const sweeps = startStaleSweeps(
     { hostThresholdSeconds: config.staleHostThresholdSeconds, sessionThresholdSeconds: config.staleSessionThresholdSeconds, intervalSeconds: config.staleCheckIntervalSeconds },
-    { sql, announcer, logger, metrics },
+    { sql, announcer, logger, metrics, logTail: deps.logTail },
     signal,
   );
   const relay = new OutboxRelay({ sql, announcer, logger, metrics }).run(signal);

@@ -14,6 +14,7 @@
 import type { Sql } from "../db/pool.ts";
 import { sweepStaleHosts, sweepStaleSessions } from "../db/stale.ts";
 import type { Announcer } from "./announcer.ts";
+import type { LogTailOf } from "../events/store.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { sleep } from "../util/time.ts";
@@ -27,6 +28,8 @@ export interface StaleOptions {
 
 export interface StaleDeps {
   sql: Sql;
+  /** The last log lines a lost event carries (none when omitted). */
+  logTail?: LogTailOf;
   announcer: Announcer;
   logger: Logger;
   metrics: Metrics;
@@ -41,7 +44,7 @@ export function sweepsDue(options: StaleOptions, elapsedMs: number): { hosts: bo
 export async function sweepOnce(options: StaleOptions, deps: StaleDeps, due = { hosts: true, sessions: true }): Promise<{ hosts: number; sessions: number }> {
   const hosts = due.hosts ? await sweepStaleHosts(deps.sql, options.hostThresholdSeconds) : [];
   for (const e of hosts) deps.logger.info("host went silent; marked offline", { server_id: e.payload.server_id });
-  const sessions = due.sessions ? await sweepStaleSessions(deps.sql, options.sessionThresholdSeconds) : [];
+  const sessions = due.sessions ? await sweepStaleSessions(deps.sql, options.sessionThresholdSeconds, deps.logTail) : [];
   for (const e of sessions) deps.logger.info("session stuck; marked lost", { session_id: e.payload.session_id });
   deps.metrics.inc("manman_stale_hosts_total", "hosts marked offline for silence", {}, hosts.length);
   deps.metrics.inc("manman_stale_sessions_total", "sessions marked lost for being stuck", {}, sessions.length);

@@ -9,7 +9,8 @@ const change = (c: Partial<SessionChange>): SessionChange => ({ previousStatus: 
 
 describe("deciding what a session message did", () => {
   test("the move asks for the legal predecessors and carries the exit code", () => {
-    expect(sessionMove(msg("crashed", 137))).toEqual({ sessionId: 7, to: "crashed", exitCode: 137, from: ["pending", "starting", "running", "stopping"] });
+    expect(sessionMove(msg("crashed", 137))).toEqual({ sessionId: 7, to: "crashed", exitCode: 137, from: ["pending", "starting", "running", "stopping"], routingKey: null });
+    expect(sessionMove(msg("crashed", 137), "status.session.7").routingKey).toBe("status.session.7");
     expect(sessionMove(msg("running")).exitCode).toBeNull();
     expect(sessionMove(msg("crashed", 0)).exitCode).toBe(0);
   });

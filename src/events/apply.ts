@@ -47,7 +47,7 @@ export async function applyEvent(store: EventStore, event: EventMessage, options
     }
     case "session_status": {
       const m = event.message;
-      return sessionOutcome(m, await store.moveSession(sessionMove(m)));
+      return sessionOutcome(m, await store.moveSession(sessionMove(m, event.routingKey)));
     }
     case "backup_status": {
       const m = event.message;
@@ -56,8 +56,8 @@ export async function applyEvent(store: EventStore, event: EventMessage, options
   }
 }
 
-export function sessionMove(m: SessionStatus): SessionMove {
-  return { sessionId: m.session_id, to: m.status, exitCode: m.exit_code ?? null, from: legalPredecessors(m.status) };
+export function sessionMove(m: SessionStatus, routingKey?: string): SessionMove {
+  return { sessionId: m.session_id, to: m.status, exitCode: m.exit_code ?? null, from: legalPredecessors(m.status), routingKey: routingKey ?? null };
 }
 
 export function backupUpdate(m: BackupStatus, bucket: string | undefined): BackupUpdate {

@@ -47,7 +47,7 @@ describe("decoding host manager messages", () => {
   });
   test("0 means not given: a real host's keepalive and kill carry sgc_id 0", () => {
     const keepalive = decodeEvent("status.session.7", enc({ session_id: 7, sgc_id: 0, status: "starting" }));
-    expect(keepalive).toEqual({ ok: true, event: { kind: "session_status", key: "session:7", message: { session_id: 7, sgc_id: undefined, status: "starting", exit_code: undefined } } });
+    expect(keepalive).toEqual({ ok: true, event: { kind: "session_status", key: "session:7", message: { session_id: 7, sgc_id: undefined, status: "starting", exit_code: undefined }, routingKey: "status.session.7" } });
     const kill = decodeEvent("status.session.7", enc({ session_id: 7, sgc_id: 0, status: "stopped" }));
     expect(kill.ok && kill.event.message).toMatchObject({ session_id: 7, status: "stopped" });
   });

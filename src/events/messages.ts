@@ -69,7 +69,8 @@ export type BackupStatus = WithId<v.InferOutput<typeof BackupStatusMessage>, "ba
 
 export type EventMessage =
   | { kind: "host_status"; key: string; message: HostStatus }
-  | { kind: "session_status"; key: string; message: SessionStatus }
+  /** routingKey: kept for the session's timeline (processor_session_transitions). */
+  | { kind: "session_status"; key: string; message: SessionStatus; routingKey?: string }
   | { kind: "heartbeat"; key: string; message: Heartbeat }
   | { kind: "backup_status"; key: string; message: BackupStatus };
 
@@ -114,7 +115,8 @@ export function decodeEvent(routingKey: string, body: Uint8Array | null): Decode
   const id = (message[route.id] as number | undefined) ?? (TRAILING_ID.test(fromKey) && Number.isSafeInteger(Number(fromKey)) ? Number(fromKey) : undefined);
   if (id === undefined) return { ok: false, reason: `invalid ${route.kind.replace("_", " ")} message: ${route.id}: not given (0 or missing, and no id in the routing key)` };
   message[route.id] = id;
-  return { ok: true, event: { kind: route.kind, key: `${route.entity}:${id}`, message } as EventMessage };
+  const kept = route.kind === "session_status" ? { routingKey } : {};
+  return { ok: true, event: { kind: route.kind, key: `${route.entity}:${id}`, message, ...kept } as EventMessage };
 }
 
 /** The entity ids of a message, as log and dead-letter fields. */

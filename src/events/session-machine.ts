@@ -35,6 +35,8 @@ export const ACTIVE_STATES: readonly SessionState[] = ["pending", "starting", "r
 export const STALE_CANDIDATE_STATES: readonly SessionState[] = ["pending", "starting", "stopping"];
 /** States whose arrival is announced on the external exchange. */
 export const ANNOUNCED_STATES: readonly SessionState[] = ["running", "stopped", "crashed", "lost"];
+/** The announced states whose events carry the session's last log lines (`log_tail`): the ones a person asks "why?" of. */
+export const TAILED_STATES: readonly SessionState[] = ["crashed", "lost"];
 
 export type Move =
   /** A legal step: apply it. */

@@ -25,6 +25,14 @@ export interface OutboxEvent {
   properties?: Record<string, string> | null;
 }
 
+/**
+ * The last log lines of a session, as they go into a crashed or lost event's
+ * `log_tail` (already cut and formatted, oldest first; empty when this
+ * process holds none). Wired from the log hub (service.ts), so the event
+ * core and the statements never see the hub.
+ */
+export type LogTailOf = (sessionId: number) => string[];
+
 export interface HostChange {
   /** False when no server has that id (servers are created by the API). */
   found: boolean;
@@ -40,6 +48,8 @@ export interface SessionMove {
   exitCode: number | null;
   /** The states this move is legal from (the state machine's answer). */
   from: SessionState[];
+  /** The message's routing key, kept in the session's timeline. */
+  routingKey?: string | null;
 }
 
 export interface SessionChange {

@@ -189,3 +189,15 @@ describe("expiry and memory", () => {
     expect(h.stats().sessions).toBeLessThan(200);
   });
 });
+
+describe("a session's tail (crashed and lost events' log_tail)", () => {
+  test("the newest lines, oldest first; none for a session with no buffer; the buffer is left as it was", () => {
+    const { h } = hub();
+    for (let i = 1; i <= 7; i++) h.append(line(1, `m${i}`)); // the ring keeps 5
+    expect(h.tail(1, 3).map((l) => l.message)).toEqual(["m5", "m6", "m7"]);
+    expect(h.tail(1, 20).map((l) => l.message)).toEqual(["m3", "m4", "m5", "m6", "m7"]);
+    expect(h.tail(1, 0)).toEqual([]);
+    expect(h.tail(2, 20)).toEqual([]);
+    expect(h.stats()).toMatchObject({ sessions: 1, lines: 5 });
+  });
+});

@@ -71,6 +71,12 @@ export interface LogHub {
   stats(): LogHubStats;
   /** Streams open on one session, or on all when omitted (waiting ones included). */
   subscriberCount(sessionId?: number): number;
+  /**
+   * The newest `count` buffered lines of a session, oldest first (none when
+   * it has no buffer). Reads only: a crash's last lines for its event
+   * (events' `log_tail`) must not keep the buffer alive.
+   */
+  tail(sessionId: number, count: number): LogLine[];
 }
 
 // Estimated heap cost of one session (map entry, object, set, ring array);
@@ -269,6 +275,13 @@ export function createLogHub(options: LogHubOptions): LogHub {
     },
 
     stats: () => ({ sessions: sessions.size, lines, bytes, pinnedBytes, subscribers, waiting: waitingCount }),
+
+    tail(sessionId, count) {
+      const ring = sessions.get(sessionId)?.ring;
+      if (!ring || count <= 0) return [];
+      // after(0) is the whole ring, which is then no more than `count` lines.
+      return ring.after(Math.max(0, ring.next - 1 - count));
+    },
 
     subscriberCount: (sessionId) =>
       sessionId === undefined ? subscribers : (sessions.get(sessionId)?.subscribers.size ?? 0) + (waiting.get(sessionId)?.size ?? 0),
