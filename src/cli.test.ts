@@ -50,6 +50,16 @@ describe("commands", () => {
     expect(parseCommandLine(["watch", "manman.session.*", "--json"])).toEqual({ kind: "watch", pattern: "manman.session.*", json: true });
     expect(parseCommandLine(["watch", "--json", "#"])).toEqual({ kind: "watch", pattern: "#", json: true });
   });
+  test("simulate runs a small fleet until Ctrl-C unless told its size, rate, duration and exactness", () => {
+    expect(parseCommandLine(["simulate"])).toEqual({ kind: "simulate", hosts: 3, sessions: 10, linesPerSecond: 100, upstreamExact: false });
+    expect(parseCommandLine(["simulate", "--hosts", "20", "--sessions=200", "--lines-per-second", "5000", "--duration", "60", "--upstream-exact"])).toEqual({
+      kind: "simulate", hosts: 20, sessions: 200, linesPerSecond: 5000, durationSeconds: 60, upstreamExact: true,
+    });
+  });
+  test("demo uses manman-demo unless given --name", () => {
+    expect(parseCommandLine(["demo"])).toEqual({ kind: "demo", name: "manman-demo" });
+    expect(parseCommandLine(["demo", "--name", "my_demo-2"])).toEqual({ kind: "demo", name: "my_demo-2" });
+  });
 });
 
 describe("--version", () => {
@@ -66,13 +76,13 @@ describe("--help", () => {
     for (const argv of [["--help"], ["-h"], ["help"]]) {
       const text = textOf(argv);
       expect(parseCommandLine(argv).kind).toBe("help");
-      for (const cmd of ["serve", "migrate", "healthcheck", "cutover [--dry-run]", "dlq list|show N|replay|purge", "watch [PATTERN] [--json]", "--version"]) expect(text).toContain(cmd);
+      for (const cmd of ["serve", "migrate", "healthcheck", "cutover [--dry-run]", "dlq list|show N|replay|purge", "watch [PATTERN] [--json]", "simulate [--hosts N] [--sessions N] [--lines-per-second N] [--duration S] [--upstream-exact]", "demo [--name NAME]", "--version"]) expect(text).toContain(cmd);
       for (const name of everyVariable) expect(text).toContain(name);
     }
   });
 
   test("each command's help lists every environment variable with its default", () => {
-    for (const cmd of ["serve", "migrate", "healthcheck", "cutover", "dlq", "watch"]) {
+    for (const cmd of ["serve", "migrate", "healthcheck", "cutover", "dlq", "watch", "simulate", "demo"]) {
       for (const argv of [[cmd, "--help"], [cmd, "-h"], ["help", cmd]]) {
         expect(parseCommandLine(argv).kind).toBe("help");
         const text = textOf(argv);
@@ -111,6 +121,16 @@ describe("--help", () => {
     }
   });
 
+  test("simulate's and demo's help name every flag with its default", () => {
+    const simulate = textOf(["simulate", "--help"]);
+    expect(simulate).toMatch(/--hosts N\s+hosts that come online .*\(default 3\)/);
+    expect(simulate).toMatch(/--sessions N\s+.*\(default 10\)/);
+    expect(simulate).toMatch(/--lines-per-second N\s+.*\(default 100\)/);
+    expect(simulate).toMatch(/--duration S\s+stop after S seconds/);
+    expect(simulate).toMatch(/--upstream-exact\s+send only what a deployed host manager sends/);
+    expect(textOf(["demo", "--help"])).toMatch(/--name NAME\s+the vhost and database to use \(default manman-demo\)/);
+  });
+
   test("watch's help names the pattern's default and --json's fields", () => {
     expect(textOf(["watch", "--help"])).toMatch(/--json\s+one JSON object per line: routing_key, timestamp, body .*default manman\.#/);
   });
@@ -118,6 +138,12 @@ describe("--help", () => {
 
 describe("usage errors", () => {
   test.each([
+    [["simulate", "--hosts", "0"], "--hosts must be a whole number of at least 1, got: 0"],
+    [["simulate", "--duration", "1.5"], "--duration must be a whole number of at least 1, got: 1.5"],
+    [["simulate", "--lines-per-second"], "--lines-per-second needs a value (N)"],
+    [["simulate", "--upstream-exact=yes"], "unknown option for simulate: --upstream-exact=yes"],
+    [["simulate", "fast"], "simulate takes no arguments, got: fast"],
+    [["demo", "--name", "a b"], "--name must be 1 to 63 letters, digits, - or _, got: a b"],
     [["--port=1"], "unknown option: --port=1"],
     [["-x"], "unknown option: -x"],
     [["start"], "unknown command: start"],

@@ -26,6 +26,10 @@ export type Command =
   | { kind: "dlq"; command: DlqAction }
   /** Tail the external exchange (src/tools/watch.ts). */
   | { kind: "watch"; pattern: string; json: boolean }
+  /** A simulated fleet of host managers against the configured broker and database (src/tools/simulate.ts). */
+  | { kind: "simulate"; hosts: number; sessions: number; linesPerSecond: number; durationSeconds?: number; upstreamExact: boolean }
+  /** The service and a simulated fleet on a vhost and database of their own (src/tools/demo.ts). */
+  | { kind: "demo"; name: string }
   | { kind: "help"; text: string }
   | { kind: "version"; text: string }
   | { kind: "usage-error"; text: string };
@@ -66,6 +70,10 @@ const DLQ_FLAGS: Record<DlqAction["action"], readonly string[]> = {
   purge: ["--match", "--reason", "--limit", "--yes"],
 };
 const FILTERS = "[--match KEY_GLOB] [--reason TEXT] [--limit N]";
+
+// simulate's defaults: a small fleet whose load any processor takes in its stride.
+const SIMULATE_DEFAULTS = { hosts: 3, sessions: 10, linesPerSecond: 100 };
+const DEMO_NAME = "manman-demo";
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   serve: {
@@ -109,6 +117,22 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "print the events on the external exchange (EXTERNAL_EXCHANGE) as they are published, until Ctrl-C",
     usage: `${PROGRAM} watch [PATTERN] [--json]`,
     flags: { "--json": "one JSON object per line: routing_key, timestamp, body (PATTERN: a binding key, default manman.#)" },
+  },
+  simulate: {
+    summary: "publish what a fleet of host managers would (hosts, sessions, log lines) to the configured broker, creating their rows in the configured database; a load tool",
+    usage: `${PROGRAM} simulate [--hosts N] [--sessions N] [--lines-per-second N] [--duration S] [--upstream-exact]`,
+    flags: {
+      "--hosts N": `hosts that come online and heartbeat every 5 s (default ${SIMULATE_DEFAULTS.hosts})`,
+      "--sessions N": `sessions alive at once; each starts, runs, then stops or crashes, and is followed by a new one (default ${SIMULATE_DEFAULTS.sessions})`,
+      "--lines-per-second N": `log lines a second, shared by the running sessions (default ${SIMULATE_DEFAULTS.linesPerSecond})`,
+      "--duration S": "stop after S seconds (default: at Ctrl-C)",
+      "--upstream-exact": "send only what a deployed host manager sends: stdout lines only, batched 50 or 1 s, no host lines",
+    },
+  },
+  demo: {
+    summary: `run the service and a simulated fleet on a vhost and database of their own (${DEMO_NAME}, created if missing, kept afterwards) and print the viewer's URL; Ctrl-C stops`,
+    usage: `${PROGRAM} demo [--name NAME]`,
+    flags: { "--name NAME": `the vhost and database to use (default ${DEMO_NAME})` },
   },
 };
 
@@ -163,6 +187,12 @@ function parseSubcommand(name: string, args: readonly string[]): Command {
     return { kind: "watch", pattern: positional[0] ?? "manman.#", json: given.has("--json") };
   }
   if (positional.length > 0) return usageError(`${name} takes no arguments, got: ${positional[0]}`, name);
+  if (name === "simulate") return parseSimulate(given);
+  if (name === "demo") {
+    const demoName = given.get("--name");
+    if (typeof demoName === "string" && !/^[A-Za-z0-9_-]{1,63}$/.test(demoName)) return usageError(`--name must be 1 to 63 letters, digits, - or _, got: ${demoName}`, name);
+    return { kind: "demo", name: typeof demoName === "string" ? demoName : DEMO_NAME };
+  }
   switch (name) {
     case "serve":
       return { kind: "serve" };
@@ -202,6 +232,26 @@ function parseDlq(positional: string[], given: Map<string, string | true>): Comm
     filter.limit = n;
   }
   return act === "replay" ? { kind: "dlq", command: { action: "replay", filter } } : { kind: "dlq", command: { action: "purge", filter, yes: given.has("--yes") } };
+}
+
+function parseSimulate(given: Map<string, string | true>): Command {
+  const numbers: Record<string, number> = {};
+  for (const flag of ["--hosts", "--sessions", "--lines-per-second", "--duration"]) {
+    const text = given.get(flag);
+    if (typeof text !== "string") continue;
+    const n = wholeNumber(text);
+    if (n === undefined) return usageError(`${flag} must be a whole number of at least 1, got: ${text}`, "simulate");
+    numbers[flag] = n;
+  }
+  const command: Command = {
+    kind: "simulate",
+    hosts: numbers["--hosts"] ?? SIMULATE_DEFAULTS.hosts,
+    sessions: numbers["--sessions"] ?? SIMULATE_DEFAULTS.sessions,
+    linesPerSecond: numbers["--lines-per-second"] ?? SIMULATE_DEFAULTS.linesPerSecond,
+    upstreamExact: given.has("--upstream-exact"),
+  };
+  if (numbers["--duration"] !== undefined) command.durationSeconds = numbers["--duration"];
+  return command;
 }
 
 function wholeNumber(text: string): number | undefined {

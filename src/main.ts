@@ -11,7 +11,9 @@ import { startService } from "./service.ts";
 import { Metrics } from "./metrics.ts";
 import { runCutover } from "./tools/cutover.ts";
 import { runDlq } from "./tools/dlq.ts";
+import { runDemo } from "./tools/demo.ts";
 import { runMigrate } from "./tools/migrate.ts";
+import { runSimulate } from "./tools/simulate.ts";
 import { askYes } from "./tools/prompt.ts";
 import { runWatch } from "./tools/watch.ts";
 import { errorMessage } from "./util/errors.ts";
@@ -52,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
     const stop = new AbortController();
     for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => stop.abort());
     return runWatch(config, parsed, { streams, signal: stop.signal });
+  }
+  if (parsed.kind === "simulate" || parsed.kind === "demo") {
+    // One shutdown signal for the whole run; a second Ctrl-C exits at once.
+    const stop = new AbortController();
+    for (const name of ["SIGINT", "SIGTERM"] as const) process.on(name, () => (stop.signal.aborted ? process.exit(1) : stop.abort()));
+    if (parsed.kind === "demo") return runDemo(config, { name: parsed.name }, { streams, signal: stop.signal });
+    return runSimulate(config, parsed, { streams, signal: stop.signal });
   }
   const logger = createLogger({ level: config.logLevel });
 

@@ -17,6 +17,10 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import postgres from "postgres";
+import {
+  backupCompletedBody, backupFailedBody, backupStatusKey, heartbeatBody, heartbeatKey, HOST_EXCHANGE, hostProperties, hostStatusBody, hostStatusKey,
+  sessionStatusBody, sessionStatusKey, type HostSessionStatus,
+} from "../src/tools/fleet/messages.ts";
 import { UNUSED_ARCHIVE_S3 } from "./support/archive.ts";
 import { BrokerPeer, startProcessor, type RunningProcessor } from "./support/processor.ts";
 import { createVhost, waitFor, type TestDatabase, type TestVhost } from "./support/services.ts";
@@ -45,27 +49,26 @@ class HostManager {
   ) {}
 
   private publish(key: string, json: string): Promise<void> {
-    return this.ch.basicPublish("manman", key, json, { contentType: "application/json", deliveryMode: 2, timestamp: new Date(), headers: {} }).then(() => {});
+    return this.ch.basicPublish(HOST_EXCHANGE, key, json, hostProperties(new Date())).then(() => {});
   }
   async online(): Promise<void> {
-    await this.publish(`status.host.${this.serverId}`, `{"server_id":${this.serverId},"status":"online"}`);
+    await this.publish(hostStatusKey(this.serverId), hostStatusBody(this.serverId, "online"));
     await this.heartbeat(); // once right after online, then every tick
     this.ticker = setInterval(() => void this.heartbeat().catch(() => {}), TICK_MS);
   }
   async offline(): Promise<void> {
     clearInterval(this.ticker);
-    await this.publish(`status.host.${this.serverId}`, `{"server_id":${this.serverId},"status":"offline"}`);
+    await this.publish(hostStatusKey(this.serverId), hostStatusBody(this.serverId, "offline"));
   }
   heartbeat(): Promise<void> {
     const count = (s: string) => [...this.sessions.values()].filter((v) => v === s).length;
-    const stats = `{"total":${this.sessions.size},"pending":0,"starting":${count("starting")},"running":${count("running")},"stopping":${count("stopping")},"stopped":0,"crashed":0}`;
-    return this.publish(`health.host.${this.serverId}`, `{"server_id":${this.serverId},"session_stats":${stats}}`);
+    const stats = { total: this.sessions.size, pending: 0, starting: count("starting"), running: count("running"), stopping: count("stopping"), stopped: 0, crashed: 0 };
+    return this.publish(heartbeatKey(this.serverId), heartbeatBody(this.serverId, stats));
   }
-  session(sessionId: number, sgcId: number, status: string, exitCode?: number): Promise<void> {
+  session(sessionId: number, sgcId: number, status: HostSessionStatus, exitCode?: number): Promise<void> {
     if (["stopped", "crashed"].includes(status)) this.sessions.delete(sessionId);
     else this.sessions.set(sessionId, status);
-    const exit = exitCode === undefined ? "" : `,"exit_code":${exitCode}`;
-    return this.publish(`status.session.${sessionId}`, `{"session_id":${sessionId},"sgc_id":${sgcId},"status":"${status}"${exit}}`);
+    return this.publish(sessionStatusKey(sessionId), sessionStatusBody(sessionId, sgcId, status, exitCode));
   }
   /** Start command: starting, then (with addons) a starting keepalive with sgc_id 0 every tick, then running. */
   async start(sessionId: number, sgcId: number, addonTicks = 0): Promise<void> {
@@ -86,10 +89,10 @@ class HostManager {
     return this.session(sessionId, 0, "stopped");
   }
   backupCompleted(backupId: number, key: string): Promise<void> {
-    return this.publish(`status.backup.${backupId}`, `{"backup_id":${backupId},"s3_url":"s3://${key}","status":"completed"}`);
+    return this.publish(backupStatusKey(backupId), backupCompletedBody(backupId, key));
   }
   backupFailed(backupId: number, error: string): Promise<void> {
-    return this.publish(`status.backup.${backupId}`, `{"backup_id":${backupId},"status":"failed","error_message":${JSON.stringify(error)}}`);
+    return this.publish(backupStatusKey(backupId), backupFailedBody(backupId, error));
   }
   stopTicking(): void {
     clearInterval(this.ticker);

@@ -5,17 +5,10 @@
  * a failure can be replayed.
  */
 
-/** Mulberry32: a small seeded PRNG, enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../src/tools/fleet/lines.ts";
+
+/** Mulberry32: a small seeded PRNG, enough for test data (the simulated fleet's). */
+export const prng: (seed: number) => () => number = seededRandom;
 
 export interface FuzzCase {
   routingKey: string;
