@@ -1,70 +1,23 @@
 /**
- * Heartbeats in groups: every heartbeat that arrives within one turn of the
- * event loop is written by one statement (one transaction, one WAL flush)
- * instead of one each. Heartbeats are most of the traffic (every host, every
- * 5 s), and a commit per heartbeat is what limits throughput. Callers still
- * get their own answer, and only after the group has committed, so
- * per-server ordering (the consumer's keyed queue) is untouched.
+ * Heartbeats in groups (groups.ts): every heartbeat that arrives within one
+ * turn of the event loop is written by one statement. Heartbeats are most of
+ * the traffic (every host, every 5 s), and a commit per heartbeat is what
+ * limits throughput.
  */
 import type { Sql } from "./pool.ts";
 import type { HostChange, OutboxEvent } from "../events/store.ts";
-
-// 1,000 ids per statement keeps one statement well under a millisecond of
-// planning and a few KB of parameters; larger groups gain nothing measurable.
-const MAX_GROUP = 1000;
-
-interface Waiter {
-  serverId: number;
-  resolve(change: HostChange): void;
-  reject(err: unknown): void;
-}
+import { GroupWriter } from "./groups.ts";
 
 export class HeartbeatWriter {
-  private group: Waiter[] = [];
-  private scheduled = false;
+  private readonly writer: GroupWriter<number, HostChange>;
 
-  constructor(private readonly sql: Sql) {}
+  constructor(sql: Sql) {
+    this.writer = new GroupWriter({ run: (ids) => recordHeartbeats(sql, ids), missing: () => ({ found: false, previousStatus: null, events: [] }) });
+  }
 
   record(serverId: number): Promise<HostChange> {
-    return new Promise((resolve, reject) => {
-      this.group.push({ serverId, resolve, reject });
-      if (this.group.length >= MAX_GROUP) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.writer.write(serverId, serverId);
   }
-
-  private flush(): void {
-    this.scheduled = false;
-    const group = this.group;
-    this.group = [];
-    if (group.length === 0) return;
-    const ids = [...new Set(group.map((w) => w.serverId))];
-    recordHeartbeats(this.sql, ids).then(
-      (changes) => answer(group, changes),
-      (err) => {
-        if (ids.length === 1) for (const w of group) w.reject(err);
-        // One row's trouble (a lock held past the statement timeout) failed
-        // the whole group: run each server alone, so only that one's
-        // messages see the failure and are charged a retry.
-        else for (const id of ids) void this.alone(group.filter((w) => w.serverId === id), id);
-      },
-    );
-  }
-
-  private async alone(waiters: Waiter[], serverId: number): Promise<void> {
-    try {
-      answer(waiters, await recordHeartbeats(this.sql, [serverId]));
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-    }
-  }
-}
-
-function answer(waiters: Waiter[], changes: Map<number, HostChange>): void {
-  for (const w of waiters) w.resolve(changes.get(w.serverId) ?? { found: false, previousStatus: null, events: [] });
 }
 
 /**

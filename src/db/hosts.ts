@@ -1,27 +1,52 @@
 /**
  * The host status statement (heartbeats, written in groups, are in
- * heartbeats.ts). The change and its outbox event commit together, and the
- * row lock it takes orders it against the stale sweep and other replicas.
+ * heartbeats.ts). Status messages are written in groups too (groups.ts):
+ * every one that arrives within a turn of the event loop goes into one
+ * statement, each server's change and its outbox event committed together,
+ * and the row locks it takes (in id order) order it against the stale sweep,
+ * heartbeat groups and other replicas.
  */
 import type { Sql } from "./pool.ts";
 import type { HostChange, OutboxEvent } from "../events/store.ts";
+import { GroupWriter } from "./groups.ts";
 
-/** Status from the host manager: set it, stamp last_seen, announce it. */
-export async function setHostStatus(sql: Sql, serverId: number, status: "online" | "offline"): Promise<HostChange> {
-  const [row] = await sql<{ previous: string | null; events: OutboxEvent[] }[]>`
-    WITH cur AS (
-      SELECT server_id, status FROM servers WHERE server_id = ${serverId} FOR UPDATE
+export type HostStatus = "online" | "offline";
+
+export class HostStatusWriter {
+  private readonly writer: GroupWriter<{ serverId: number; status: HostStatus }, HostChange>;
+
+  constructor(sql: Sql) {
+    this.writer = new GroupWriter({ run: (changes) => setHostStatuses(sql, changes), missing: () => ({ found: false, previousStatus: null, events: [] }) });
+  }
+
+  set(serverId: number, status: HostStatus): Promise<HostChange> {
+    return this.writer.write(serverId, { serverId, status });
+  }
+}
+
+/** Status from host managers: set each, stamp last_seen, announce each. One server at most once. */
+export async function setHostStatuses(sql: Sql, changes: { serverId: number; status: HostStatus }[]): Promise<Map<number, HostChange>> {
+  const [row] = await sql<{ found: { server_id: number; previous: string }[] | null; events: OutboxEvent[] | null }[]>`
+    WITH input AS (
+      SELECT * FROM unnest(${sql.array(changes.map((c) => c.serverId))}::bigint[], ${sql.array(changes.map((c) => c.status))}::text[]) AS i(server_id, status)
+    ), cur AS (
+      SELECT s.server_id, s.status FROM servers s JOIN input i ON i.server_id = s.server_id
+      ORDER BY s.server_id FOR UPDATE OF s
     ), changed AS (
-      UPDATE servers s SET status = ${status}, last_seen = now(), updated_at = now()
-      FROM cur WHERE s.server_id = cur.server_id
-      RETURNING s.server_id
+      UPDATE servers s SET status = i.status, last_seen = now(), updated_at = now()
+      FROM cur JOIN input i ON i.server_id = cur.server_id
+      WHERE s.server_id = cur.server_id
+      RETURNING s.server_id, i.status
     ), events AS (
       INSERT INTO processor_outbox (routing_key, payload)
-      SELECT 'manman.host.' || ${status}::text, jsonb_build_object('server_id', server_id, 'status', ${status}::text)
-      FROM changed
+      SELECT 'manman.host.' || status, jsonb_build_object('server_id', server_id, 'status', status)
+      FROM changed ORDER BY server_id
       RETURNING id, routing_key, payload
     )
-    SELECT (SELECT status FROM cur) AS previous,
-           COALESCE((SELECT json_agg(events ORDER BY id) FROM events), '[]') AS events`;
-  return { found: row!.previous !== null, previousStatus: row!.previous, events: row!.events };
+    SELECT (SELECT json_agg(json_build_object('server_id', server_id, 'previous', status)) FROM cur) AS found,
+           (SELECT json_agg(events ORDER BY id) FROM events) AS events`;
+  const out = new Map<number, HostChange>();
+  for (const f of row!.found ?? []) out.set(Number(f.server_id), { found: true, previousStatus: f.previous, events: [] });
+  for (const e of row!.events ?? []) out.get(Number(e.payload.server_id))?.events.push(e);
+  return out;
 }
