@@ -7,6 +7,7 @@
 import type { Sql } from "./pool.ts";
 import type { HostChange, OutboxEvent } from "../events/store.ts";
 import { GroupWriter } from "./groups.ts";
+import { hostChanges } from "./hosts.ts";
 
 export class HeartbeatWriter {
   private readonly writer: GroupWriter<number, HostChange>;
@@ -44,8 +45,5 @@ export async function recordHeartbeats(sql: Sql, serverIds: number[]): Promise<M
     )
     SELECT (SELECT json_agg(json_build_object('server_id', server_id, 'previous', previous)) FROM seen) AS seen,
            (SELECT json_agg(events ORDER BY id) FROM events) AS events`;
-  const changes = new Map<number, HostChange>();
-  for (const s of row!.seen ?? []) changes.set(Number(s.server_id), { found: true, previousStatus: s.previous, events: [] });
-  for (const e of row!.events ?? []) changes.get(Number(e.payload.server_id))?.events.push(e);
-  return changes;
+  return hostChanges(row!.seen, row!.events);
 }

@@ -45,8 +45,13 @@ export async function setHostStatuses(sql: Sql, changes: { serverId: number; sta
     )
     SELECT (SELECT json_agg(json_build_object('server_id', server_id, 'previous', status)) FROM cur) AS found,
            (SELECT json_agg(events ORDER BY id) FROM events) AS events`;
+  return hostChanges(row!.found, row!.events);
+}
+
+/** Each server the statement found, with the status it had and its events (heartbeats.ts reads its groups so too). */
+export function hostChanges(found: { server_id: number; previous: string }[] | null, events: OutboxEvent[] | null): Map<number, HostChange> {
   const out = new Map<number, HostChange>();
-  for (const f of row!.found ?? []) out.set(Number(f.server_id), { found: true, previousStatus: f.previous, events: [] });
-  for (const e of row!.events ?? []) out.get(Number(e.payload.server_id))?.events.push(e);
+  for (const f of found ?? []) out.set(Number(f.server_id), { found: true, previousStatus: f.previous, events: [] });
+  for (const e of events ?? []) out.get(Number(e.payload.server_id))?.events.push(e);
   return out;
 }
