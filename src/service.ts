@@ -3,6 +3,7 @@
  * long-lived takes the one AbortSignal; `stopped` settles once the consumer
  * has drained and every connection is closed.
  */
+import type { ConnectRouter } from "@connectrpc/connect";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -26,6 +27,7 @@ import type { LogHub } from "./logs/hub.ts";
 import { formatLogTail, LOG_TAIL_LINES } from "./logs/tail.ts";
 import { mountSessionViewer } from "./log-pipeline/session-viewer.ts";
 import { mountLogHistory } from "./log-pipeline/log-history.ts";
+import { mountSessionTimeline } from "./log-pipeline/session-timeline.ts";
 import { createObjectStore } from "./storage/create.ts";
 import { startLogArchive } from "./log-pipeline/archive.ts";
 import { backoff, sleep } from "./util/time.ts";
@@ -101,7 +103,10 @@ export async function startService({ config, logger, signal, runtime = currentRu
   // history: LogHistory over the archive's rows and objects, on this app and (through the log service) on GRPC_PORT
   const history = mountLogHistory(app, { ...viewerQueries, store: createObjectStore(config), access, logger, metrics, signal });
   // logs: ingest → hub → LogProcessor on this app (Connect, gRPC-Web) and on GRPC_PORT (gRPC)
-  const logs = await startLogService({ config, session, app, logger, metrics, signal, access, grpcRoutes: history.routes });
+  // timeline: what happened to a session (processor_session_transitions), on both ports like LogHistory
+  const timeline = mountSessionTimeline(app, { ...viewerQueries, access, logger, signal });
+  const grpcRoutes = (router: ConnectRouter) => (history.routes(router), timeline.routes(router));
+  const logs = await startLogService({ config, session, app, logger, metrics, signal, access, grpcRoutes });
   logIngest = logs.ingest;
   hub = logs.hub;
   // archive: every line, durably, to the directory or S3 the ManManV2 API reads (docs/archive.md)

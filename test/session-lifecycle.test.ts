@@ -9,9 +9,9 @@ let sgc = 100;
 const row = async (id: number) =>
   (await f.world.sql`SELECT status, started_at, ended_at, exit_code, updated_at FROM sessions WHERE session_id = ${id}`)[0]!;
 // The session's timeline (processor_session_transitions), oldest first.
-const timeline = async (id: number) =>
+const timeline = async (id: number): Promise<Record<string, unknown>[]> =>
   (await f.world.sql`SELECT from_status, to_status, exit_code, routing_key, reason, by_session_id FROM processor_session_transitions
-                     WHERE session_id = ${id} ORDER BY at, id`).map((r) => ({ ...r, by_session_id: r.by_session_id === null ? null : Number(r.by_session_id) }));
+                     WHERE session_id = ${id} ORDER BY at, id`).map((r) => ({ ...(r as Record<string, unknown>), by_session_id: r.by_session_id === null ? null : Number(r.by_session_id) }));
 const announced = (id: number) => f.peer.events("manman.session.").filter((e) => (e.body as { session_id: number }).session_id === id);
 const send = (id: number, sgcId: number, status: string, exit_code?: number | null) =>
   f.peer.publish(`status.session.${id}`, { session_id: id, sgc_id: sgcId, status, ...(exit_code !== undefined ? { exit_code } : {}) });

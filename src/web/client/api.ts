@@ -1,5 +1,5 @@
 /**
- * Connect-Web clients for the three services on this origin, and the access
+ * Connect-Web clients for the four services on this origin, and the access
  * token: asked for once when the server answers UNAUTHENTICATED, kept in
  * sessionStorage (this tab only, gone when it closes), sent as a bearer token.
  */
@@ -8,6 +8,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { LogProcessor } from "../../gen/manman/v1/log_processor_pb.ts";
 import { SessionViewer } from "../../gen/manman/processor/v1/sessions_pb.ts";
 import { LogHistory, ReadDirection } from "../../gen/manman/processor/v1/log_history_pb.ts";
+import { SessionTimeline } from "../../gen/manman/processor/v1/session_timeline_pb.ts";
 import type { ReadHistory } from "./history.ts";
 import { onAbort } from "../../util/abort.ts";
 
@@ -36,6 +37,7 @@ const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFo
 export const logs: Client<typeof LogProcessor> = createClient(LogProcessor, transport);
 export const sessions: Client<typeof SessionViewer> = createClient(SessionViewer, transport);
 export const history: Client<typeof LogHistory> = createClient(LogHistory, transport);
+export const timeline: Client<typeof SessionTimeline> = createClient(SessionTimeline, transport);
 
 /** One session's archive as history.ts reads it. */
 export function readHistory(sessionId: bigint): ReadHistory {

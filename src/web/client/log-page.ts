@@ -8,13 +8,14 @@
  * live buffer shows once.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { askForToken, isUnauthenticated, logs, pause, readHistory, sessions, showConnection } from "./api.ts";
+import { askForToken, isUnauthenticated, logs, pause, readHistory, sessions, showConnection, timeline } from "./api.ts";
 import { wholeSessionText } from "./export.ts";
 import { PageHistory } from "./page-history.ts";
 import { LineStore, SOURCES, lineAsText, localTime } from "./lines.ts";
 import { LogView } from "./log-view.ts";
 import { SERVER_INSTANCE_HEADER } from "../../logs/server-instance.ts";
 import { HEALTHY_AFTER_MS, StreamCursor, retryDelay } from "./resume.ts";
+import { TimelineBar, timelineEntries } from "./timeline.ts";
 
 // 200,000 lines: twice the 100,000 an operator may scroll through; 100,000
 // measured ~60 MB of JS heap, so the cap bounds a tab to roughly 120 MB.
@@ -65,6 +66,9 @@ export async function logPage(sessionIdText: string): Promise<void> {
   const cursor = new StreamCursor();
   let attempt = 0;
   const status = new StatusBadge(sessionId);
+  // What happened to the session, above the strip and the log; read again whenever its status changes.
+  const moves = new TimelineBar(document.getElementById("histogram") ?? document.getElementById("log")!, (ms) => void history.jump(ms));
+  status.onStatus = () => void showTimeline(sessionId, moves);
   void status.poll();
 
   // Aborts the open stream when the status poll sees another server process.
@@ -141,10 +145,35 @@ export async function logPage(sessionIdText: string): Promise<void> {
   }
 }
 
+/** Reads the session's timeline and shows it; on failure keeps what is shown (the next status change reads it again). */
+async function showTimeline(sessionId: bigint, bar: TimelineBar): Promise<void> {
+  try {
+    const res = await timeline.getSessionTimeline({ sessionId });
+    bar.render(
+      timelineEntries(
+        res.transitions.map((t) => ({
+          at: Number(t.at),
+          from: t.fromStatus,
+          to: t.toStatus,
+          exitCode: t.exitCode,
+          reason: t.reason,
+          routingKey: t.routingKey,
+          bySessionId: t.bySessionId === undefined ? undefined : Number(t.bySessionId),
+        })),
+      ),
+    );
+  } catch {
+    // A convenience like the strip; the status badge asks for a token if one is needed.
+  }
+}
+
 /** The session's status next to its title; its lookup also tells which server process answers. */
 class StatusBadge {
   private readonly el = document.getElementById("session-status")!;
+  private last: string | undefined;
   onInstance: (id: string) => void = () => {};
+  /** Called when the status differs from the last one seen (the first answer included). */
+  onStatus: (status: string) => void = () => {};
   constructor(private readonly sessionId: bigint) {}
 
   /** The answering process's instance id, or undefined when the service could not be reached. */
@@ -155,6 +184,7 @@ class StatusBadge {
       this.el.textContent = s ? s.status : "unknown session";
       this.el.className = `status status-${s?.status ?? "unknown"}`;
       this.el.title = s?.startedAt !== undefined ? `started ${localTime(Number(s.startedAt))}` : "";
+      if (s && s.status !== this.last) this.onStatus((this.last = s.status));
       return this.seen(res.serverInstanceId);
     } catch (err) {
       if (isUnauthenticated(err)) {
