@@ -7,7 +7,7 @@
  * child's alone. Not a test, not shipped.
  */
 import { createWriteStream } from "node:fs";
-import { AMQPClient } from "@cloudamqp/amqp-client";
+import { AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import type postgres from "postgres";
 import { wall } from "./archive-load.ts";
 
@@ -94,9 +94,22 @@ const say = (o: Record<string, unknown>) => void process.stdout.write(JSON.strin
  */
 export async function serveChild(): Promise<void> {
   const { loadConfig } = await import("../src/config.ts");
-  const { createLogger } = await import("../src/log.ts");
+  const { batchedWriter, createLogger } = await import("../src/log.ts");
   const { startService } = await import("../src/service.ts");
   const { Metrics } = await import("../src/metrics.ts");
+  // Frames the service sends the broker per message, by kind: acks one at a
+  // time cost RabbitMQ far more than one multiple-ack for many.
+  const frames = { ackMultiple: 0, ackSingle: 0, publish: 0 };
+  const proto = AMQPChannel.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const [ack, publish] = [proto.basicAck!, proto.basicPublish!];
+  proto.basicAck = function (this: unknown, ...a: unknown[]) {
+    frames[a[1] ? "ackMultiple" : "ackSingle"]++;
+    return ack.apply(this, a);
+  };
+  proto.basicPublish = function (this: unknown, ...a: unknown[]) {
+    frames.publish++;
+    return publish.apply(this, a);
+  };
   const rounds = (process.env.BENCH_ROUNDS ?? "").split(",").filter(Boolean).map(Number);
   let round = 0;
   let times: number[] = [];
@@ -107,7 +120,7 @@ export async function serveChild(): Promise<void> {
       if (name !== "manman_event_messages_total") return;
       times.push(wall());
       if (round < rounds.length && times.length === rounds[round]) {
-        say({ round: round++, cpu: cpuNowMs(), times });
+        say({ round: round++, cpu: cpuNowMs(), times, ...frames });
         times = [];
       }
     }
@@ -116,7 +129,7 @@ export async function serveChild(): Promise<void> {
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const controller = new AbortController();
   const log = createWriteStream(process.env.BENCH_LOG_FILE ?? "/dev/null", { flags: "a" });
-  const logger = createLogger({ level: loaded.config.logLevel, write: (line) => void log.write(line) });
+  const logger = createLogger({ level: loaded.config.logLevel, write: batchedWriter((chunk) => void log.write(chunk)) });
   const cpu0 = cpuNowMs();
   const service = await startService({ config: loaded.config, logger, signal: controller.signal, metrics: new TimedMetrics() });
   process.on("SIGTERM", () => {

@@ -75,6 +75,8 @@ async function service(w: Pick<World, "env" | "logFile">, env: Record<string, st
 
 interface Drain {
   rate: number;
+  /** Frames to the broker per message (the service only). */
+  frames: string;
   seconds: number;
   usPerMessage: number;
   cpu: string;
@@ -97,7 +99,8 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   const rssMb = memoryMb(c.proc.pid!, "VmHWM");
   const cpu = meter.done(seconds, n).replace(/service/, who === "service" ? "service" : "do-nothing consumer").replace(/µs a line/g, "µs a message").replace(/, s3rver \(node\) -?\d+%/, "");
   await stop(c, flags.length ? 15_000 : 5_000);
-  return { rate: n / seconds, seconds, usPerMessage: ((done.cpu! - cpu0!) * 1000) / n, cpu, rssMb };
+  const frames = who === "service" ? `frames to the broker a message: ${(done.ackMultiple! / n).toFixed(3)} multiple-acks, ${(done.ackSingle! / n).toFixed(3)} single acks, ${(done.publish! / n).toFixed(3)} publishes` : "";
+  return { frames, rate: n / seconds, seconds, usPerMessage: ((done.cpu! - cpu0!) * 1000) / n, cpu, rssMb };
 }
 
 interface Paced {
@@ -160,6 +163,7 @@ async function main(): Promise<void> {
         `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 256}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
         `    ceiling (do-nothing consumer, same queue, prefetch and multiple-acks): ${fmt(ceiling.rate)} events/s; service/ceiling ${((fast.rate / ceiling.rate) * 100).toFixed(0)}%`,
         `    service: ${fast.usPerMessage.toFixed(1)} µs CPU a message, peak RSS ${fast.rssMb.toFixed(0)} MB; ${fast.cpu}`,
+        `    ${fast.frames}`,
         `    ceiling: ${ceiling.usPerMessage.toFixed(1)} µs CPU a message; ${ceiling.cpu}`,
         `  PREFETCH=1 (the deployed design), ${fmt(slowN)} messages: ${fmt(slow.rate)} events/s (${slow.usPerMessage.toFixed(1)} µs CPU a message); its ceiling ${fmt(slowCeiling.rate)} events/s`,
         `  speed-up over PREFETCH=1: ${(fast.rate / slow.rate).toFixed(1)}x`,

@@ -5,6 +5,7 @@
  * libraries (amqp-client) that log through a console-like object.
  */
 import process from "node:process";
+import { setImmediate } from "node:timers";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export type Fields = Record<string, unknown>;
@@ -23,7 +24,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}, base: Fields = {}): Logger {
   const min = ORDER[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  const write = options.write ?? stdoutLines();
   const time = options.now ? () => options.now!().toISOString() : isoNow;
   const emit = (level: Level, msg: string, rest: unknown[]) => {
     if (ORDER[level] < min) return;
@@ -49,6 +50,38 @@ export function createLogger(options: LoggerOptions = {}, base: Fields = {}): Lo
     enabled: (level) => ORDER[level] >= min,
   };
 }
+
+/**
+ * `write` for lines that arrive in bursts: the lines of one turn of the
+ * event loop go out as one write (or sooner, at 64 KiB), and whatever is
+ * pending when the process exits is written then. A write per line was a
+ * system call per line: a tenth of the event consumer's CPU at info level
+ * (bench:events profile, docs/performance.md).
+ */
+export function batchedWriter(write: (chunk: string) => void): (line: string) => void {
+  let pending = "";
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === "") return;
+    const out = pending;
+    pending = "";
+    write(out);
+  };
+  process.on("exit", flush);
+  return (line) => {
+    pending += line;
+    if (pending.length >= 64 * 1024) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
+// One for the whole process, so every logger's lines stay in the order written.
+let stdout: ((line: string) => void) | undefined;
+const stdoutLines = () => (stdout ??= batchedWriter((chunk) => void process.stdout.write(chunk)));
 
 // The time string is made once per millisecond, not once per line: a busy
 // consumer writes several lines in the same millisecond.
