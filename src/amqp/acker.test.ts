@@ -124,17 +124,3 @@ test("what settles while lingering lines wait for their re-check is still flushe
   for (let i = 0; i < 100 && ch.sent.length === 0; i++) await Bun.sleep(20);
   expect(ch.sent).toEqual(["ack<=2"]);
 });
-
-test("with maxWaiting, what waits beyond a gap goes singly once that many wait, however long the linger", () => {
-  const acker = new Acker({ now: () => 0, batch: 1000, lingerMs: 60_000, maxWaiting: 3 });
-  const ch = fakeChannel();
-  acker.ack({ deliveryTag: 2, channel: ch });
-  acker.ack({ deliveryTag: 3, channel: ch });
-  acker.flush();
-  expect(ch.sent).toEqual([]); // 1 is still out: 2 and 3 linger
-  acker.ack({ deliveryTag: 4, channel: ch });
-  expect(ch.sent).toEqual(["ack 2", "ack 3", "ack 4"]);
-  acker.ack({ deliveryTag: 1, channel: ch });
-  acker.flush();
-  expect(ch.sent).toEqual(["ack 2", "ack 3", "ack 4", "ack<=1"]);
-});

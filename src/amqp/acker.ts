@@ -58,8 +58,7 @@ class ChannelTracker {
     this.settled.set(tag, { verdict, at: now });
   }
 
-  /** `crowded`: every settled message goes now, gaps or not (see AckerOptions.maxWaiting). */
-  flush(now: number, crowded = false): void {
+  flush(now: number): void {
     if (this.channel.closed) {
       // Tags die with their channel; the broker redelivers those messages.
       this.settled.clear();
@@ -85,7 +84,7 @@ class ChannelTracker {
     }
     if (ackUpTo) void ch.basicAck(ackUpTo, true).catch(() => {});
     const due: number[] = [];
-    for (const [tag, s] of this.settled) if (crowded || now - s.at >= this.lingerMs) due.push(tag);
+    for (const [tag, s] of this.settled) if (now - s.at >= this.lingerMs) due.push(tag);
     // Ascending: see the cost note at LINGER_MS.
     due.sort((a, b) => a - b);
     for (const tag of due) {
@@ -111,13 +110,6 @@ export interface AckerOptions {
   batch?: number;
   /** How long a message settled beyond a gap waits for the gap to close before it is acked singly (default 50 ms). */
   lingerMs?: number;
-  /**
-   * When this many settled messages of a channel wait beyond a gap, they
-   * are acked singly at once, linger or not: messages held unacked still
-   * count against the prefetch, and the consumer must keep room for new
-   * deliveries (default: no limit, the linger alone decides).
-   */
-  maxWaiting?: number;
   now?: () => number;
 }
 
@@ -129,14 +121,12 @@ export class Acker {
   private readonly now: () => number;
   private readonly batch: number;
   private readonly lingerMs: number;
-  private readonly maxWaiting: number;
   private settledSinceFlush = 0;
 
   constructor(options: AckerOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.batch = Math.max(1, options.batch ?? 1);
     this.lingerMs = options.lingerMs ?? LINGER_MS;
-    this.maxWaiting = options.maxWaiting ?? Infinity;
   }
 
   ack(d: Delivery): void {
@@ -161,7 +151,6 @@ export class Acker {
     let t = this.trackers.get(d.channel);
     if (!t) this.trackers.set(d.channel, (t = new ChannelTracker(d.channel, this.lingerMs)));
     t.settle(d.deliveryTag, verdict, this.now());
-    if (t.waiting >= this.maxWaiting) t.flush(this.now(), true);
     if (++this.settledSinceFlush >= this.batch) this.flush();
     else this.flushWithin(FLUSH_MS);
   }

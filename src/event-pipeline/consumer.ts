@@ -87,14 +87,7 @@ export async function startEventConsumer(options: EventConsumerOptions, deps: Ev
   const { session, logger, metrics, signal } = deps;
   // Acks go out as one `multiple` ack per contiguous run of settled
   // deliveries: one frame per message halves what the broker side can take.
-  // What settles beyond a gap (an earlier message still in its statement)
-  // waits up to a second for the gap to close, or until half the prefetch
-  // waits so: with the default 50 ms linger, 30% of a busy box's messages
-  // were acked singly (bench:events), each costing RabbitMQ in proportion
-  // to the unacked messages before it, and its CPU per message doubled.
-  // Half the window stays free for deliveries; a second is far beyond the
-  // usual out-of-order finish (p99 of publish → committed is tens of ms).
-  const acker = new Acker({ batch: Math.ceil(options.prefetch / 10), lingerMs: 1000, maxWaiting: Math.ceil(options.prefetch / 2) });
+  const acker = new Acker({ batch: Math.ceil(options.prefetch / 10) });
   const dlq = deadLetterQueueName(options.queueName);
   const deadLetters = new DeadLetterQueue(
     { queueName: dlq, maxAgeHours: options.dlqMaxAgeHours, maxMessages: options.dlqMaxMessages },
