@@ -76,7 +76,8 @@ test("text and --json watchers print each event as it is published, the pattern 
   expect(printed.filter((l) => l.startsWith("manman.host."))).toEqual([`manman.host.online  server_id=${serverId} status=online`]);
   expect(printed.filter((l) => l.startsWith("manman.session."))).toEqual([
     `manman.session.running  session_id=${sessionId} sgc_id=4 status=running`,
-    `manman.session.crashed  session_id=${sessionId} sgc_id=4 status=crashed exit_code=137`,
+    // log_tail: the session's last lines (none were logged here; docs/events.md)
+    `manman.session.crashed  session_id=${sessionId} sgc_id=4 status=crashed exit_code=137 log_tail=[]`,
   ]);
   expect(printed).toHaveLength(3);
   const objects = json.lines().map((l) => JSON.parse(l));
