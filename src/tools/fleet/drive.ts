@@ -1,9 +1,10 @@
 /**
  * Runs a Fleet in real time: steps it every TICK_MS, publishes what it says
  * through a FleetPublisher, creates the session rows it asks for (without
- * holding up the others), and at the end lets the hosts go offline and
- * waits for every confirm. The one loop behind `simulate`, `demo` and any
- * benchmark that wants a live fleet.
+ * holding up the others), and at the end lets the hosts go offline. The
+ * one loop behind `simulate`, `demo` and any
+ * benchmark that wants a live fleet. Close the channel's connection
+ * afterwards (cleanly) to be sure the broker has every message counted.
  */
 import { sleep } from "../../util/time.ts";
 import type { Fleet, SessionCounts, SessionRequest } from "./fleet.ts";
@@ -19,7 +20,7 @@ export interface FleetReport {
   /** Sessions by where they are now (running, starting, …). */
   open: Record<string, number>;
   elapsedMs: number;
-  /** Log lines confirmed per second of the run. */
+  /** Log lines sent per second of the run. */
   linesPerSecond: number;
 }
 
@@ -71,6 +72,6 @@ export async function driveFleet(fleet: Fleet, publisher: FleetPublisher, option
   }
   await Promise.all(creating);
   for (const m of fleet.stop(now())) await publisher.publish(m);
-  await publisher.settle();
+  await publisher.flush();
   return report();
 }

@@ -61,7 +61,7 @@ function gameLine(random: Random, lineNo: number): string {
     case 3:
       return `${c("36", "[World]")} Zone ${between(random, -20, 20)},${between(random, -20, 20)} (${pick(random, ZONES)}) loaded`;
     case 4:
-      return `${c("35", "[Chat]")} <${who}> ${pick(random, ["gg", "anyone up for the boss?", "brb", "lag?", "nice base 👍"])}`;
+      return `${c("35", "[Chat]")} <${who}> ${pick(random, ["gg", "anyone up for the boss?", "brb", "lag?", "nice base :)"])}`;
     case 5:
       return `${c("38;5;245", "[Net]")} tick ${lineNo}: ${between(random, 1, 10)} players, ${between(random, 20, 60)} ms avg`;
     case 6:
