@@ -53,3 +53,18 @@ test("a full group (1,000 rows) goes at once; the rest follow in the next", asyn
   await Promise.all(Array.from({ length: 1500 }, (_, k) => w.write(k + 1, k + 1)));
   expect(s.groups.map((g) => g.length)).toEqual([1000, 500]);
 });
+
+test("a lost connection fails the whole group at once: its callers run again, no statement per row", async () => {
+  const groups: number[][] = [];
+  const lost = Object.assign(new Error("write CONNECTION_CLOSED"), { code: "CONNECTION_CLOSED" });
+  const w = new GroupWriter({
+    run: async (inputs: number[]) => {
+      groups.push([...inputs]);
+      throw lost;
+    },
+    missing: () => 0,
+  });
+  const results = await Promise.allSettled([1, 2, 3].map((k) => w.write(k, k)));
+  expect(results.every((r) => r.status === "rejected" && r.reason === lost)).toBe(true);
+  expect(groups).toEqual([[1, 2, 3]]);
+});

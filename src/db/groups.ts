@@ -10,6 +10,7 @@
  * trouble (a lock held past the statement timeout, a bad value) is charged
  * to that row's messages only, as when every message had its statement.
  */
+import { isConnectionLoss } from "./errors.ts";
 
 // 1,000 rows per statement keeps one statement well under a millisecond of
 // planning and a few KB of parameters; larger groups gain nothing measurable.
@@ -62,7 +63,10 @@ export class GroupWriter<I, O> {
     this.statement.run(inputs).then(
       (answers) => this.answer(group, answers),
       (err) => {
-        if (byKey.size === 1) for (const w of group) w.reject(err);
+        // A lost connection is nobody's row: the callers run again (as a
+        // group), rather than one statement per row on a pool that may be
+        // losing more connections.
+        if (byKey.size === 1 || isConnectionLoss(err)) for (const w of group) w.reject(err);
         else for (const ws of byKey.values()) void this.alone(ws);
       },
     );
