@@ -2,8 +2,9 @@
  * What happens to each event message: decode, then apply in order per
  * server/session (concurrently across them), retrying as events/retry.ts
  * decides, and settle. A message is acked only after its change is
- * committed (with its events in the outbox) and the broker has confirmed
- * the events, or they are left to the outbox relay.
+ * committed with its events in the outbox; the next message of its entity
+ * starts once the broker has confirmed them, or they are left to the
+ * outbox relay.
  *
  * Besides the failures retry.ts sorts out:
  * - a message that cannot be decoded, or is too large, is dead-lettered at
