@@ -50,7 +50,9 @@ export async function runDemo(config: Config, options: { name: string }, io: { s
   const vhost = await ensureVhost(config.rabbitmqUrl, options.name);
   // It may exist already although neither way could say so (no management API, broker elsewhere): connecting tells.
   const probe = await connectToolBroker(demo, "manman-processor demo", { deadlineMs: vhost.ok ? 10_000 : 3_000 });
-  if (!probe.ok) return fail(`${probe.why}\nthe vhost ${options.name} could not be created (${vhost.ok ? "" : vhost.why.join("; ")}); create it ${howToCreateVhost(config.rabbitmqUrl, options.name)}`);
+  if (!probe.ok) {
+    return fail(vhost.ok ? probe.why : `${probe.why}\nthe vhost ${options.name} could not be created (${vhost.why.join("; ")}); create it ${howToCreateVhost(config.rabbitmqUrl, options.name)}`);
+  }
   await probe.session.stop().catch(() => {});
 
   // Only problems from the service itself: the demo's own lines are the output.
