@@ -1,264 +1,278 @@
 /**
- * `bun run bench:logs` — live session logs under load, against the real
- * broker on a throwaway vhost. Not a test: it prints figures.
+ * `bun run bench:logs` — live session logs at fleet scale (issue 16 items
+ * 3-5), against the real broker on a throwaway vhost. Not a test: it
+ * prints figures (docs/logs.md, Benchmark).
  *
- * The server (ingest → hub → LogProcessor on HTTP and gRPC) runs in a child
- * process so its RSS is its own; this process publishes lines and runs the
- * clients. Figures:
- *   1. lines/s ingested: the child is paused (SIGSTOP) while N lines pile up
- *      in its queue, then resumed; the time to take them all in is timed.
- *   2. broker→client latency p50/p99 with 1, 100 and 1,000 concurrent gRPC
- *      streams (over 10 sessions), lines published at a steady rate; each
- *      line carries its publish time, the client subtracts it on arrival.
- *   3. the child's peak RSS during each phase.
- * Connect over HTTP/1.1 (the browser path) is measured with 100 streams.
- * Environment: BENCH_LINES (ingest phase, default 200000), BENCH_RATE (lines/s
- * during latency phases, default 200), BENCH_SECONDS (per phase, default 5),
- * BENCH_PHASES (e.g. `grpc:1000,connect:100`), BENCH_PROFILE (a directory for
- * the server's CPU profile).
+ * The service's log half (ingest → hub → LogProcessor on HTTP and gRPC,
+ * bench/logs-server.ts) runs in a child process so its RSS and CPU are its
+ * own; the viewers run in other children (bench/logs-clients.ts) so their
+ * cost is theirs and is printed; this process publishes.
+ *
+ * Default run (~2 min):
+ *   1. ingest, BENCH_ROUNDS (2) times: the service is paused (SIGSTOP) while
+ *      BENCH_LINES (200,000) lines of ~100 B for 400 sessions pile up in its
+ *      queue, then resumed and timed until it has taken them all; beside it,
+ *      in the same round, the ceiling: the same lines through the same
+ *      exchange into a queue declared like the live one, drained by a
+ *      consumer that does nothing (no acks, as the live queue). Printed with
+ *      the ratio.
+ *   2. fleet, on a fresh service: BENCH_GRPC_STREAMS (5,000) gRPC streams
+ *      and BENCH_CONNECT_STREAMS (1,000) Connect streams (HTTP/1.1, one
+ *      connection each, as browsers) over BENCH_SESSIONS (100) sessions that
+ *      each have a buffer. RSS per idle stream = (service RSS with the
+ *      streams open − before) / streams, each after a full GC, per transport.
+ *      Then lines are published at BENCH_RATE (500/s) for BENCH_SECONDS (10),
+ *      each carrying its publish time; every client puts arrival − publish in
+ *      a histogram: p50/p99 per transport, service and client CPU, RSS.
+ * BENCH_MODE=curve instead doubles the gRPC streams from BENCH_CURVE_START
+ * (250) at BENCH_RATE until p99 passes 100 ms (or BENCH_CURVE_MAX, 64,000
+ * streams), printing streams, messages/s, p50, p99, RSS and CPU per step;
+ * BENCH_MODE=curve-rate doubles the lines/s instead, with the default fleet.
+ *
+ * The service is run as an operator of a big fleet would set it:
+ * LOG_STREAMS_MAX above the streams opened, and LOG_STREAMS_PER_CLIENT_MAX
+ * the same, since every bench client comes from 127.0.0.1 as clients behind
+ * one proxy do (docs/security.md, Behind a proxy).
+ * BENCH_PROFILE=<dir>: the service writes its CPU profile (markdown) there.
+ * BENCH_CLIENT_PROCS (2): child processes the gRPC streams are spread over.
  */
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { AMQPClient } from "@cloudamqp/amqp-client";
-import { createClient } from "@connectrpc/connect";
-import { connect as h2connect, type ClientHttp2Session } from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import { LogMessageSchema, LogProcessor, StreamSessionLogsRequestSchema } from "../src/gen/manman/v1/log_processor_pb.ts";
+import { percentiles, spawnClients, type Clients } from "./logs-clients.ts";
+import { startServer, type Server } from "./logs-server.ts";
 
-const now = () => performance.timeOrigin + performance.now();
-type Protocol = "grpc" | "connect";
-// 400 sessions × 500 lines of ~100 B is more than LOG_BUFFER_MAX_BYTES holds,
-// so the latency phases run with the log buffers full: the worst case for RSS.
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const LINES = env("BENCH_LINES", 200_000);
+const ROUNDS = env("BENCH_ROUNDS", 2);
+const RATE = env("BENCH_RATE", 500);
+const SECONDS = env("BENCH_SECONDS", 10);
+const SESSIONS = env("BENCH_SESSIONS", 100);
+const GRPC = env("BENCH_GRPC_STREAMS", 5_000);
+const CONNECT = env("BENCH_CONNECT_STREAMS", 1_000);
+const CLIENT_PROCS = env("BENCH_CLIENT_PROCS", 2);
+const MODE = process.env.BENCH_MODE ?? "fleet";
+// 400 sessions × 500 lines of ~100 B is more than LOG_BUFFER_MAX_BYTES holds:
+// the ingest ends with the buffers full, dropping their oldest lines.
 const INGEST_SESSIONS = 400;
+const P99_TARGET_MS = 100;
+const now = () => performance.timeOrigin + performance.now();
+const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
-if (process.argv[2] === "--server") await serve(process.argv[3]!);
-else await main();
-
-/** The child: the log half of the service, as src/service.ts wires it. */
-async function serve(amqpUrl: string): Promise<void> {
-  const { loadConfig } = await import("../src/config.ts");
-  const { connectBroker } = await import("../src/amqp/connection.ts");
-  const { createHttpApp } = await import("../src/http/app.ts");
-  const { silentLogger } = await import("../src/log.ts");
-  const { Metrics } = await import("../src/metrics.ts");
-  const { startLogService } = await import("../src/log-pipeline/log-service.ts");
-  const { currentRuntime } = await import("../src/runtime/index.ts");
-  const loaded = loadConfig({ ...process.env, RABBITMQ_URL: amqpUrl, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", LOG_ACCESS_TOKEN: "" });
-  if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
-  const config = loaded.config;
-  const signal = new AbortController().signal;
-  let reattach = async () => {};
-  const session = await connectBroker({ url: amqpUrl, logger: silentLogger, signal, onConnect: () => reattach() });
-  const app = createHttpApp([]);
-  const { createLogAccess } = await import("../src/log-pipeline/log-access.ts");
-  const access = createLogAccess(config, silentLogger);
-  const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal, access });
-  reattach = logs.ingest.reattach;
-  app.get("/bench", (c) => c.json({ ingested: logs.ingest.ingested(), ...logs.hub.stats() }));
-  const http = await currentRuntime().serve({ port: 0, hostname: "127.0.0.1", fetch: (req, ctx) => app.fetch(req, ctx), signal });
-  process.on("SIGTERM", () => process.exit(0));
-  process.stdout.write(JSON.stringify({ http: http.port, grpc: logs.grpcPort }) + "\n");
+const { createVhost } = await import("../test/support/services.ts");
+const vhost = await createVhost("mmbench");
+const amqp = await new AMQPClient(vhost.url).connect();
+const ch = await amqp.channel();
+const publish = (session: number, message: string) =>
+  ch.basicPublish("manman", `logs.session.${session}`, JSON.stringify({ session_id: session, timestamp: Date.now(), source: "stdout", message }));
+console.log(`manman-processor log benchmark (bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, mode ${MODE})`);
+try {
+  if (MODE === "fleet" && ROUNDS > 0) await ingestRounds();
+  const most = MODE === "curve" ? env("BENCH_CURVE_MAX", 64_000) : GRPC + CONNECT;
+  // Room above the streams opened; per client = in all (one address, as behind a proxy).
+  const server = await startServer(vhost.url, { LOG_STREAMS_MAX: String(most + 100), LOG_STREAMS_PER_CLIENT_MAX: String(most + 100) });
+  try {
+    await prime(server);
+    if (MODE === "curve") await curve(server, "streams");
+    else if (MODE === "curve-rate") await curve(server, "rate");
+    else await fleet(server);
+  } finally {
+    await server.stop();
+  }
+} finally {
+  await amqp.close();
+  await vhost.remove();
 }
 
-async function main(): Promise<void> {
-  const lines = Number(process.env.BENCH_LINES ?? 200_000);
-  const rate = Number(process.env.BENCH_RATE ?? 200);
-  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-  const { createVhost } = await import("../test/support/services.ts");
-  const vhost = await createVhost("mmbench");
-  // BENCH_PROFILE=<dir>: the server writes a CPU profile (markdown) there on exit.
-  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, import.meta.path, "--server", vhost.url], {
-    // Every bench client comes from 127.0.0.1, as clients behind one proxy
-    // do: the per-address stream cap is raised to the total, as docs/logs.md advises there.
-    env: { ...process.env, LOG_QUEUE_MAX_LENGTH: String(lines + 10_000), LOG_STREAMS_PER_CLIENT_MAX: process.env.LOG_STREAMS_PER_CLIENT_MAX ?? "2000" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+async function ingestRounds(): Promise<void> {
+  const server = await startServer(vhost.url, { LOG_QUEUE_MAX_LENGTH: String(LINES + 10_000) });
   try {
-    const ports = await new Promise<{ http: number; grpc: number }>((resolve, reject) => {
-      child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString())));
-      child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    });
-    const stats = async () => (await (await fetch(`http://127.0.0.1:${ports.http}/bench`)).json()) as { ingested: number; subscribers: number; lines: number; bytes: number };
-    const cpu = () => {
-      // utime + stime of the child, in clock ticks (100 per second on Linux).
-      const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      return (Number(f[11]) + Number(f[12])) * 10;
-    };
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
-    const amqp = await new AMQPClient(vhost.url).connect();
-    const ch = await amqp.channel();
-    const publish = (session: number, message: string) =>
-      ch.basicPublish("manman", `logs.session.${session}`, JSON.stringify({ session_id: session, timestamp: Date.now(), source: "stdout", message }));
-
-    console.log(`manman-processor log benchmark (bun ${Bun.version}, ${navigator.hardwareConcurrency} cores)`);
-    console.log(`idle server RSS: ${rss().toFixed(0)} MB`);
-
-    // 1. Ingest: pile lines up while the server is paused, then time the catch-up.
-    child.kill("SIGSTOP");
+    console.log(`service RSS idle: ${server.rss().toFixed(0)} MB`);
     const body = "x".repeat(80);
-    const t0 = performance.now();
-    for (let i = 0; i < lines; i++) {
-      await publish(1 + (i % INGEST_SESSIONS), `${i} ${body}`);
-    }
-    const publishS = (performance.now() - t0) / 1000;
-    await Bun.sleep(1000); // let the broker finish routing
-    child.kill("SIGCONT");
-    const t1 = performance.now();
-    let peak = 0;
-    while ((await stats()).ingested < lines) {
-      peak = Math.max(peak, rss());
-      await Bun.sleep(20);
-    }
-    const ingestS = (performance.now() - t1) / 1000;
-    console.log(
-      `buffers now: ${(await stats()).lines.toLocaleString("en")} lines, ${((await stats()).bytes / 1048576).toFixed(1)} MB estimated\n` +
-      `ingest: ${lines} lines (${INGEST_SESSIONS} sessions, ~100 B) in ${ingestS.toFixed(2)} s = ${Math.round(lines / ingestS).toLocaleString("en")} lines/s` +
-        ` (published at ${Math.round(lines / publishS).toLocaleString("en")} lines/s); peak RSS ${Math.max(peak, rss()).toFixed(0)} MB`,
-    );
-
-    // The ceiling: how fast this broker hands the same lines to a consumer
-    // that does nothing with them (same queue arguments, no acks).
-    const baseline = await brokerCeiling(vhost.url, lines, (i) => JSON.stringify({ session_id: 1 + (i % INGEST_SESSIONS), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
-    console.log(`broker ceiling: a consumer that does nothing drains the same ${lines} lines at ${Math.round(baseline).toLocaleString("en")} lines/s`);
-
-    // 2. Latency with 1, 100 and 1,000 streams.
-    // gRPC as existing clients use it; Connect over HTTP/1.1 as browsers do
-    // (one connection per stream, so 100 is where a browser fleet sits).
-    const phases: [Protocol, number][] = process.env.BENCH_PHASES
-      ? process.env.BENCH_PHASES.split(",").map((p) => p.split(":") as [Protocol, string]).map(([p, n]) => [p, Number(n)])
-      : [["grpc", 1], ["grpc", 100], ["grpc", 1000], ["connect", 100]];
-    for (const [protocol, streams] of phases) {
-      const [serverCpu0, clientCpu0, wall0] = [cpu(), process.cpuUsage(), performance.now()];
-      const result = await latencyPhase(ports, protocol, streams, rate, seconds, publish, stats, rss);
-      const wall = performance.now() - wall0;
-      const clientCpu = process.cpuUsage(clientCpu0);
-      const load = `server CPU ${Math.round(((cpu() - serverCpu0) / wall) * 100)}%, clients+publisher CPU ${Math.round(((clientCpu.user + clientCpu.system) / 1000 / wall) * 100)}%`;
+    const ratios: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const before = (await server.stats()).ingested;
+      server.proc.kill("SIGSTOP");
+      for (let i = 0; i < LINES; i++) await publish(1 + (i % INGEST_SESSIONS), `${i} ${body}`);
+      await Bun.sleep(1000); // let the broker finish routing
+      const cpu0 = server.cpuMs();
+      server.proc.kill("SIGCONT");
+      const t0 = performance.now();
+      let peak = 0;
+      while ((await server.stats()).ingested < before + LINES) {
+        peak = Math.max(peak, server.rss());
+        await Bun.sleep(20);
+      }
+      const rate = LINES / ((performance.now() - t0) / 1000);
+      const usPerLine = ((server.cpuMs() - cpu0) * 1000) / LINES;
+      const ceiling = await brokerCeiling(LINES, (i) => JSON.stringify({ session_id: 1 + (i % INGEST_SESSIONS), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
+      ratios.push(rate / ceiling);
       console.log(
-        `${protocol.padEnd(7)} ${String(streams).padStart(4)} streams: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
-          `${result.delivered.toLocaleString("en")} messages delivered (${Math.round(result.delivered / seconds).toLocaleString("en")}/s), ` +
-          `${result.missing} missing, server peak RSS ${result.peakRss.toFixed(0)} MB; ${load}`,
+        `ingest round ${round}: ${fmt(LINES)} lines (${INGEST_SESSIONS} sessions, ~100 B) at ${fmt(rate)} lines/s, service CPU ${usPerLine.toFixed(1)} µs/line, peak RSS ${Math.max(peak, server.rss()).toFixed(0)} MB; ` +
+          `ceiling (do-nothing drain, same run) ${fmt(ceiling)} lines/s; ratio ${(rate / ceiling).toFixed(2)}`,
       );
     }
-    await amqp.close();
+    const s = await server.stats();
+    ratios.sort((a, b) => a - b);
+    const median = (ratios[Math.floor((ratios.length - 1) / 2)]! + ratios[Math.ceil((ratios.length - 1) / 2)]!) / 2;
+    console.log(`ingest: median ratio to the ceiling ${median.toFixed(2)} (target: ≥ 50,000 lines/s or ≥ 0.90); buffers now ${fmt(s.lines)} lines, ${(s.bytes / 1048576).toFixed(1)} MB estimated`);
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, profile.length > 0 ? 3000 : 100));
-    child.kill("SIGKILL");
-    await vhost.remove();
+    await server.stop();
   }
 }
 
-/** One StreamSessionLogs call over plain gRPC; resolves when it ends. */
-function rawGrpcStream(session: ClientHttp2Session, sessionId: number, onMessage: (m: string) => void, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const req = session.request({ ":method": "POST", ":path": "/manman.v1.LogProcessor/StreamSessionLogs", "content-type": "application/grpc", te: "trailers" });
-    const body = toBinary(StreamSessionLogsRequestSchema, create(StreamSessionLogsRequestSchema, { sessionId: BigInt(sessionId) }));
-    const frame = new Uint8Array(5 + body.length);
-    new DataView(frame.buffer).setUint32(1, body.length);
-    frame.set(body, 5);
-    req.end(frame);
-    let pending = new Uint8Array(0);
-    req.on("data", (chunk: Buffer) => {
-      const all = new Uint8Array(pending.length + chunk.length);
-      all.set(pending);
-      all.set(chunk, pending.length);
-      let at = 0;
-      while (all.length - at >= 5) {
-        const len = new DataView(all.buffer, at + 1, 4).getUint32(0);
-        if (all.length - at - 5 < len) break;
-        onMessage(fromBinary(LogMessageSchema, all.subarray(at + 5, at + 5 + len)).message);
-        at += 5 + len;
-      }
-      pending = all.slice(at);
-    });
-    req.on("close", () => resolve());
-    req.on("error", () => resolve());
-    signal.addEventListener("abort", () => req.close(), { once: true });
-  });
-}
-
-async function brokerCeiling(url: string, n: number, body: (i: number) => string): Promise<number> {
-  const pub = await new AMQPClient(url).connect();
-  const sub = await new AMQPClient(url).connect();
+/** The broker's own limit: the same lines through `manman` into a queue like the live one, drained by a consumer that does nothing. */
+async function brokerCeiling(n: number, body: (i: number) => string): Promise<number> {
+  const sub = await new AMQPClient(vhost.url).connect();
   try {
-    const pch = await pub.channel();
     const sch = await sub.channel();
-    const q = await sch.queueDeclare("", { exclusive: true }, { "x-max-length": n + 10_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
+    // As amqp/log-queue.ts declares the live queue.
+    const q = await sch.queueDeclare("", { exclusive: true, autoDelete: true }, { "x-max-length": n + 10_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
     await sch.queueBind(q.name, "manman", "ceiling.#");
-    for (let i = 0; i < n; i++) await pch.basicPublish("manman", `ceiling.${i % 100}`, body(i));
+    for (let i = 0; i < n; i++) await ch.basicPublish("manman", `ceiling.${i % INGEST_SESSIONS}`, body(i));
     await Bun.sleep(1000);
     let got = 0;
     let done!: () => void;
     const all = new Promise<void>((r) => (done = r));
     const t0 = performance.now();
-    await sch.basicConsume(q.name, { noAck: true }, () => void (++got === n && done()));
+    await sch.basicConsume(q.name, { noAck: true, exclusive: true }, () => void (++got === n && done()));
     await all;
     return n / ((performance.now() - t0) / 1000);
   } finally {
-    await Promise.all([pub.close(), sub.close()]).catch(() => {});
+    await sub.close().catch(() => {});
   }
 }
 
-async function latencyPhase(
-  ports: { http: number; grpc: number },
-  protocol: Protocol,
-  streams: number,
-  rate: number,
-  seconds: number,
-  publish: (session: number, message: string) => Promise<unknown>,
-  stats: () => Promise<{ subscribers: number }>,
-  rss: () => number,
-): Promise<{ p50: number; p99: number; delivered: number; missing: number; peakRss: number }> {
-  const sessions = Math.min(10, streams);
-  // Fresh session ids per phase, so no stream starts with a backlog.
-  const base = 1_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
-  // One HTTP/2 connection per 100 streams, as separate clients would spread.
-  const latencies: number[] = [];
-  const ac = new AbortController();
-  let delivered = 0;
-  const onMessage = (message: string) => {
-    latencies.push(now() - Number(message));
-    delivered++;
-  };
-  let running: Promise<unknown>[];
-  if (protocol === "connect") {
-    const client = createClient(LogProcessor, createConnectTransport({ baseUrl: `http://127.0.0.1:${ports.http}`, useBinaryFormat: true }));
-    running = Array.from({ length: streams }, async (_, i) => {
-      try {
-        for await (const m of client.streamSessionLogs({ sessionId: BigInt(base + (i % sessions)) }, { signal: ac.signal })) onMessage(m.message);
-      } catch {
-        // cancelled at the end of the phase
-      }
-    });
-  } else {
-    // A lean gRPC client (HTTP/2 + envelope parsing), one connection per 100
-    // streams: connect-node's client costs as much per message as the server,
-    // and would measure itself.
-    const sessionsH2 = Array.from({ length: Math.ceil(streams / 100) }, () => h2connect(`http://127.0.0.1:${ports.grpc}`));
-    running = Array.from({ length: streams }, (_, i) => rawGrpcStream(sessionsH2[Math.floor(i / 100)], base + (i % sessions), onMessage, ac.signal));
-    ac.signal.addEventListener("abort", () => sessionsH2.forEach((s) => s.close()));
+/** One line in each fleet session, so each has a buffer (a viewer watches a session that has one). */
+async function prime(server: Server): Promise<void> {
+  const before = (await server.stats()).ingested;
+  for (let s = 0; s < SESSIONS; s++) await publish(fleetSession(s), String(now()));
+  while ((await server.stats()).ingested < before + SESSIONS) await Bun.sleep(20);
+  await server.watch(fleetSession(0), SESSIONS);
+}
+
+function fleetSession(s: number): number {
+  return 1_000_000 + s;
+}
+
+async function openStreams(server: Server, protocol: "grpc" | "connect", count: number, procs: number, offset: number): Promise<Clients[]> {
+  const want = (await server.stats()).subscribers + count;
+  const per = Math.ceil(count / procs);
+  const clients = Array.from({ length: procs }, (_, p) =>
+    spawnClients(protocol, protocol === "grpc" ? server.ports.grpc : server.ports.http, Math.min(per, count - p * per), fleetSession(0), SESSIONS, offset + p * per),
+  );
+  await Promise.all(clients.map((c) => c.opened));
+  while ((await server.stats()).subscribers < want) await Bun.sleep(50);
+  return clients;
+}
+
+async function settledRss(server: Server): Promise<number> {
+  await Bun.sleep(2000);
+  await server.gc();
+  await Bun.sleep(500);
+  return server.rss();
+}
+
+async function fleet(server: Server): Promise<void> {
+  const rss0 = await settledRss(server);
+  const grpc = await openStreams(server, "grpc", GRPC, CLIENT_PROCS, 0);
+  const rss1 = await settledRss(server);
+  const connect = CONNECT > 0 ? await openStreams(server, "connect", CONNECT, 1, GRPC) : [];
+  const rss2 = await settledRss(server);
+  const kb = (mb: number, n: number) => ((mb * 1024) / n).toFixed(1);
+  console.log(
+    `idle streams: service RSS ${rss0.toFixed(0)} MB with none, ${rss1.toFixed(0)} MB with ${fmt(GRPC)} gRPC (${kb(rss1 - rss0, GRPC)} KB each), ` +
+      `${rss2.toFixed(0)} MB with ${fmt(CONNECT)} Connect more (${CONNECT > 0 ? kb(rss2 - rss1, CONNECT) : "-"} KB each); ` +
+      `${kb(rss2 - rss0, GRPC + CONNECT)} KB per idle stream over all (target ≤ 30)`,
+  );
+  try {
+    const r = await deliveryPhase(server, { grpc, connect }, RATE, GRPC + CONNECT);
+    for (const [name, p] of Object.entries(r.byTransport)) console.log(`${name.padEnd(7)}: p50 ${p[0]!.toFixed(1)} ms, p99 ${p[1]!.toFixed(1)} ms (target p99 ≤ ${P99_TARGET_MS})`);
+    console.log(r.summary);
+  } finally {
+    await Promise.all([...grpc, ...connect].map((c) => c.stop()));
   }
-  while ((await stats()).subscribers < streams) await Bun.sleep(50);
-  let peakRss = rss();
-  const total = rate * seconds;
+}
+
+/** Doubles the streams (or the lines/s) until p99 passes the target. */
+async function curve(server: Server, what: "streams" | "rate"): Promise<void> {
+  const most = env("BENCH_CURVE_MAX", 64_000);
+  console.log(`growth curve: doubling ${what === "streams" ? `gRPC streams at ${RATE} lines/s` : `lines/s with ${fmt(GRPC)} gRPC streams`} over ${SESSIONS} sessions, until p99 > ${P99_TARGET_MS} ms`);
+  console.log("streams | lines/s | messages/s delivered | p50 ms | p99 ms | broker leg p99 ms | service RSS MB | service CPU | µs/message | clients CPU");
+  let streams = what === "streams" ? env("BENCH_CURVE_START", 250) : GRPC;
+  let rate = what === "rate" ? env("BENCH_CURVE_START", 250) : RATE;
+  const fixed = what === "rate" ? await openStreams(server, "grpc", GRPC, CLIENT_PROCS, 0) : [];
+  try {
+    for (;;) {
+      const grpc = fixed.length > 0 ? fixed : await openStreams(server, "grpc", streams, Math.min(CLIENT_PROCS, Math.ceil(streams / 1000)), 0);
+      let r: Awaited<ReturnType<typeof deliveryPhase>>;
+      try {
+        r = await deliveryPhase(server, { grpc, connect: [] }, rate, streams);
+      } finally {
+        if (fixed.length === 0) await Promise.all(grpc.map((c) => c.stop()));
+      }
+      const p = r.byTransport.grpc!;
+      console.log(`${fmt(streams)} | ${fmt(rate)} | ${fmt(r.perSecond)} | ${p[0]!.toFixed(1)} | ${p[1]!.toFixed(1)} | ${r.hub.p99.toFixed(1)} | ${r.peakRss.toFixed(0)} | ${r.serverCpu}% | ${r.usPerMessage.toFixed(1)} | ${r.clientCpu}%`);
+      if (!(p[1]! <= P99_TARGET_MS) || r.missing > 0) {
+        if (r.hub.p99 > P99_TARGET_MS) console.log(`(the broker leg alone, publish → hub, is past ${P99_TARGET_MS} ms: the broker or the machine, not the fan-out, set this limit)`);
+        break;
+      }
+      if (what === "streams" && (streams *= 2) > most) break;
+      if (what === "rate") rate *= 2;
+      // The last step's streams are gone before the next opens (openStreams counts from here).
+      while (fixed.length === 0 && (await server.stats()).subscribers > SESSIONS) await Bun.sleep(50); // SESSIONS: the broker-leg watchers
+    }
+  } finally {
+    await Promise.all(fixed.map((c) => c.stop()));
+  }
+}
+
+/** Publishes `rate` lines/s over the fleet sessions for SECONDS and reads the clients' histograms. */
+async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect: Clients[] }, rate: number, streams: number) {
+  const all = [...clients.grpc, ...clients.connect];
+  // Start afresh once the streams' backlogs (the lines their sessions already hold) are all in.
+  do await Bun.sleep(250);
+  while ((await Promise.all(all.map((c) => c.report()))).some((r) => r.delivered > 0));
+  await server.hubLatency();
+  const [serverCpu0, wall0] = [server.cpuMs(), performance.now()];
+  const clientCpu0 = all.map((c) => server.cpuMsOf(c.pid));
+  let peakRss = server.rss();
+  const total = Math.round(rate * SECONDS);
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     // Steady pace: line i goes out at start + i/rate.
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
+    const wait = start + (i * 1000) / rate - performance.now();
     if (wait > 1) await Bun.sleep(wait);
-    await publish(base + (i % sessions), String(now()));
-    if (i % rate === 0) peakRss = Math.max(peakRss, rss());
+    await publish(fleetSession(i % SESSIONS), String(now()));
+    if (i % rate === 0) peakRss = Math.max(peakRss, server.rss());
   }
-  const expected = total * (streams / sessions);
-  const deadline = performance.now() + 10_000;
-  while (delivered < expected && performance.now() < deadline) await Bun.sleep(50);
-  peakRss = Math.max(peakRss, rss());
-  ac.abort();
-  await Promise.all(running);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { p50: pct(50), p99: pct(99), delivered, missing: expected - delivered, peakRss };
+  // Every stream of a session gets each of its lines.
+  const expected = total * (streams / SESSIONS);
+  const deadline = performance.now() + 15_000;
+  let reports = await Promise.all(all.map((c) => c.report()));
+  let delivered = reports.reduce((s, r) => s + r.delivered, 0);
+  const gather = [reports];
+  while (delivered < expected && performance.now() < deadline) {
+    await Bun.sleep(200);
+    reports = await Promise.all(all.map((c) => c.report()));
+    gather.push(reports);
+    delivered += reports.reduce((s, r) => s + r.delivered, 0);
+  }
+  const wall = performance.now() - wall0;
+  peakRss = Math.max(peakRss, server.rss());
+  const serverCpuMs = server.cpuMs() - serverCpu0;
+  const serverCpu = Math.round((serverCpuMs / wall) * 100);
+  const clientCpu = Math.round((all.reduce((s, c, i) => s + server.cpuMsOf(c.pid) - clientCpu0[i]!, 0) / wall) * 100);
+  const byTransport: Record<string, number[]> = {};
+  const flat = (which: Clients[]) => gather.flatMap((rs) => rs.filter((_, i) => which.includes(all[i]!)));
+  if (clients.grpc.length > 0) byTransport.grpc = percentiles(flat(clients.grpc), [50, 99]);
+  if (clients.connect.length > 0) byTransport.connect = percentiles(flat(clients.connect), [50, 99]);
+  const missing = expected - delivered;
+  const hub = await server.hubLatency();
+  const ended = reports.reduce((s, r) => s + r.ended, 0);
+  // CPU per message: the figure least moved by whatever else runs on the machine.
+  const usPerMessage = (serverCpuMs * 1000) / Math.max(1, delivered);
+  const summary =
+    `broker leg (publish → in the service's hub, no client): p50 ${hub.p50.toFixed(1)} ms, p99 ${hub.p99.toFixed(1)} ms\n` +
+    `${fmt(total)} lines at ${fmt(rate)}/s over ${SESSIONS} sessions → ${fmt(delivered)} messages delivered (${fmt((delivered / total) * rate)}/s), ${fmt(missing)} missing, ${ended} streams ended early; ` +
+    `service CPU ${serverCpu}% of a core (${usPerMessage.toFixed(1)} µs per message delivered), peak RSS ${peakRss.toFixed(0)} MB; clients CPU ${clientCpu}% (${all.length} processes)`;
+  return { byTransport, hub, perSecond: (delivered / total) * rate, missing, peakRss, serverCpu, usPerMessage, clientCpu, summary };
 }
