@@ -68,3 +68,32 @@ test("a lost connection fails the whole group at once: its callers run again, no
   expect(results.every((r) => r.status === "rejected" && r.reason === lost)).toBe(true);
   expect(groups).toEqual([[1, 2, 3]]);
 });
+
+test("while three statements run, what arrives waits and goes as one group when one ends", async () => {
+  const groups: number[][] = [];
+  const release: (() => void)[] = [];
+  const w = new GroupWriter({
+    run: (inputs: number[]) => {
+      groups.push([...inputs]);
+      return new Promise<Map<number, number>>((resolve) => release.push(() => resolve(new Map(inputs.map((k) => [k, k])))));
+    },
+    missing: () => 0,
+  });
+  const turn = () => new Promise((r) => setImmediate(r));
+  const all: Promise<number>[] = [];
+  for (let k = 1; k <= 3; k++) {
+    all.push(w.write(k, k));
+    await turn();
+  }
+  expect(groups).toEqual([[1], [2], [3]]);
+  for (let k = 4; k <= 6; k++) {
+    all.push(w.write(k, k));
+    await turn();
+  }
+  expect(groups).toHaveLength(3); // 4, 5 and 6 wait
+  release.shift()!();
+  for (let i = 0; i < 5 && groups.length < 4; i++) await turn();
+  expect(groups.at(-1)).toEqual([4, 5, 6]);
+  for (const r of release.splice(0)) r();
+  expect(await Promise.all(all)).toEqual([1, 2, 3, 4, 5, 6]);
+});
