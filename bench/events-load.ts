@@ -94,7 +94,8 @@ const say = (o: Record<string, unknown>) => void process.stdout.write(JSON.strin
  */
 export async function serveChild(): Promise<void> {
   const { loadConfig } = await import("../src/config.ts");
-  const { batchedWriter, createLogger } = await import("../src/log.ts");
+  const { createLogger, ...log } = await import("../src/log.ts");
+  const batchedWriter = (log as { batchedWriter?: (write: (chunk: string) => void) => (line: string) => void }).batchedWriter;
   const { startService } = await import("../src/service.ts");
   const { Metrics } = await import("../src/metrics.ts");
   // Frames the service sends the broker per message, by kind: acks one at a
@@ -128,8 +129,10 @@ export async function serveChild(): Promise<void> {
   const loaded = loadConfig({ ...process.env, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0" });
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const controller = new AbortController();
-  const log = createWriteStream(process.env.BENCH_LOG_FILE ?? "/dev/null", { flags: "a" });
-  const logger = createLogger({ level: loaded.config.logLevel, write: batchedWriter((chunk) => void log.write(chunk)) });
+  const file = createWriteStream(process.env.BENCH_LOG_FILE ?? "/dev/null", { flags: "a" });
+  // As src/main.ts logs (batched lines; a line a write before they were, which an A/B run against older code keeps).
+  const toFile = (chunk: string) => void file.write(chunk);
+  const logger = createLogger({ level: loaded.config.logLevel, write: batchedWriter ? batchedWriter(toFile) : toFile });
   const cpu0 = cpuNowMs();
   const service = await startService({ config: loaded.config, logger, signal: controller.signal, metrics: new TimedMetrics() });
   process.on("SIGTERM", () => {

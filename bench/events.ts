@@ -21,7 +21,8 @@
  *    BENCH_CURVE_START (500/s), BENCH_CURVE_SECONDS (5) each, until p99
  *    passes 100 ms (or the service falls well behind), and prints the curve.
  *
- * Environment: BENCH_MESSAGES (60000), BENCH_PREFETCH1_MESSAGES (5000),
+ * Environment: BENCH_PHASES (throughput,prefetch1,latency: which to run),
+ * BENCH_MESSAGES (60000), BENCH_PREFETCH1_MESSAGES (5000),
  * BENCH_PROFILE (a directory: the default-settings drain writes a CPU
  * profile there, markdown and .cpuprofile), BENCH_LOG_LEVEL (info),
  * BENCH_ENV (extra settings for the service, "A=1,B=2").
@@ -89,6 +90,8 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   await publishBacklog(w.url, mix(n, w.serverIds, sessionIds));
   await queued(w.url, QUEUE, n);
   const prefetch = env.PREFETCH ?? w.env.PREFETCH ?? "256";
+  // Before the service starts: its few start-up transactions are counted too.
+  const commits0 = await commits(w.sql);
   const c = who === "service" ? await service(w, env, [n], flags) : child(import.meta.path, ["--ceiling", w.url, prefetch, String(n)], w.env);
   const { ready, cpu: cpu0 } = who === "service" ? (c as Awaited<ReturnType<typeof service>>) : await next(c, 20_000);
   const meter = cpuMeter(c.proc.pid!);
@@ -99,8 +102,17 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   const rssMb = memoryMb(c.proc.pid!, "VmHWM");
   const cpu = meter.done(seconds, n).replace(/service/, who === "service" ? "service" : "do-nothing consumer").replace(/µs a line/g, "µs a message").replace(/, s3rver \(node\) -?\d+%/, "");
   await stop(c, flags.length ? 15_000 : 5_000);
-  const frames = who === "service" ? `frames to the broker a message: ${(done.ackMultiple! / n).toFixed(3)} multiple-acks, ${(done.ackSingle! / n).toFixed(3)} single acks, ${(done.publish! / n).toFixed(3)} publishes` : "";
+  const perMessage = (x: number) => (x / n).toFixed(3);
+  const transactions = who === "service" ? `; database transactions a message: ${perMessage((await commits(w.sql)) - commits0)}` : "";
+  const frames = who === "service" ? `frames to the broker a message: ${perMessage(done.ackMultiple!)} multiple-acks, ${perMessage(done.ackSingle!)} single acks, ${perMessage(done.publish!)} publishes${transactions}` : "";
   return { frames, rate: n / seconds, seconds, usPerMessage: ((done.cpu! - cpu0!) * 1000) / n, cpu, rssMb };
+}
+
+/** Transactions committed in the bench's database so far (the statistics lag up to a second: read after a pause). */
+async function commits(sql: postgres.Sql): Promise<number> {
+  await Bun.sleep(1_000);
+  const [row] = await sql<{ n: string }[]>`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`;
+  return Number(row!.n);
 }
 
 interface Paced {
@@ -152,32 +164,53 @@ async function main(): Promise<void> {
   try {
     console.log(`manman-processor event benchmark (bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, LOG_LEVEL=${w.env.LOG_LEVEL}): mix of 85% heartbeats, 12% session transitions, 3% host status, ${w.serverIds.length} servers`);
     if (curve) return await growth(w);
-    const ceiling = await drain(w, n, "ceiling");
-    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    const fast = await drain(w, n, "service", {}, profile);
-    const slowN = Number(process.env.BENCH_PREFETCH1_MESSAGES ?? Math.min(n, 5_000));
-    const slow = await drain(w, slowN, "service", { PREFETCH: "1" });
-    const slowCeiling = await drain(w, slowN, "ceiling", { PREFETCH: "1" });
-    console.log(
-      [
-        `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 256}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
-        `    ceiling (do-nothing consumer, same queue, prefetch and multiple-acks): ${fmt(ceiling.rate)} events/s; service/ceiling ${((fast.rate / ceiling.rate) * 100).toFixed(0)}%`,
-        `    service: ${fast.usPerMessage.toFixed(1)} µs CPU a message, peak RSS ${fast.rssMb.toFixed(0)} MB; ${fast.cpu}`,
-        `    ${fast.frames}`,
-        `    ceiling: ${ceiling.usPerMessage.toFixed(1)} µs CPU a message; ${ceiling.cpu}`,
-        `  PREFETCH=1 (the deployed design), ${fmt(slowN)} messages: ${fmt(slow.rate)} events/s (${slow.usPerMessage.toFixed(1)} µs CPU a message); its ceiling ${fmt(slowCeiling.rate)} events/s`,
-        `  speed-up over PREFETCH=1: ${(fast.rate / slow.rate).toFixed(1)}x`,
-      ].join("\n"),
-    );
-    const rate = Number(process.env.BENCH_RATE ?? 2_000);
-    const lat = await paced(w, [rate], Number(process.env.BENCH_LATENCY_SECONDS ?? 10));
-    const s = lat.steps[0]!;
-    console.log(
-      `  latency at ${fmt(rate)} events/s offered (${fmt(s.offered)} sent/s), publish → committed: p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}; service ${lat.usPerMessage.toFixed(1)} µs CPU a message (${((lat.usPerMessage * s.offered) / 1e4).toFixed(0)}% of a core), peak RSS ${lat.rssMb.toFixed(0)} MB`,
-    );
+    const phases = new Set((process.env.BENCH_PHASES ?? "throughput,prefetch1,latency").split(","));
+    if (phases.has("throughput")) await throughputPhase(w, n);
+    if (phases.has("prefetch1")) await prefetch1Phase(w, n);
+    if (phases.has("latency")) await latencyPhase(w);
   } finally {
     await w.remove();
   }
+}
+
+/** The default settings' drain beside the ceiling's (kept for the PREFETCH=1 ratio). */
+let fastRate = NaN;
+
+async function throughputPhase(w: World, n: number): Promise<void> {
+  const ceiling = await drain(w, n, "ceiling");
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const fast = await drain(w, n, "service", {}, profile);
+  fastRate = fast.rate;
+  console.log(
+    [
+      `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 256}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
+      `    ceiling (do-nothing consumer, same queue, prefetch and multiple-acks): ${fmt(ceiling.rate)} events/s; service/ceiling ${((fast.rate / ceiling.rate) * 100).toFixed(0)}%`,
+      `    service: ${fast.usPerMessage.toFixed(1)} µs CPU a message, peak RSS ${fast.rssMb.toFixed(0)} MB; ${fast.cpu}`,
+      `    ${fast.frames}`,
+      `    ceiling: ${ceiling.usPerMessage.toFixed(1)} µs CPU a message; ${ceiling.cpu}`,
+    ].join("\n"),
+  );
+}
+
+async function prefetch1Phase(w: World, n: number): Promise<void> {
+  const slowN = Number(process.env.BENCH_PREFETCH1_MESSAGES ?? Math.min(n, 5_000));
+  const slow = await drain(w, slowN, "service", { PREFETCH: "1" });
+  const slowCeiling = await drain(w, slowN, "ceiling", { PREFETCH: "1" });
+  console.log(
+    [
+      `  PREFETCH=1 (the deployed design), ${fmt(slowN)} messages: ${fmt(slow.rate)} events/s (${slow.usPerMessage.toFixed(1)} µs CPU a message); its ceiling ${fmt(slowCeiling.rate)} events/s`,
+      `  speed-up over PREFETCH=1: ${(fastRate / slow.rate).toFixed(1)}x${Number.isNaN(fastRate) ? " (no throughput phase in this run)" : ""}`,
+    ].join("\n"),
+  );
+}
+
+async function latencyPhase(w: World): Promise<void> {
+  const rate = Number(process.env.BENCH_RATE ?? 2_000);
+  const lat = await paced(w, [rate], Number(process.env.BENCH_LATENCY_SECONDS ?? 10));
+  const s = lat.steps[0]!;
+  console.log(
+    `  latency at ${fmt(rate)} events/s offered (${fmt(s.offered)} sent/s), publish → committed: p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}; service ${lat.usPerMessage.toFixed(1)} µs CPU a message (${((lat.usPerMessage * s.offered) / 1e4).toFixed(0)}% of a core), peak RSS ${lat.rssMb.toFixed(0)} MB`,
+  );
 }
 
 /** The growth curve: doubling the offered rate until p99 passes CURVE_P99_LIMIT_MS. */
