@@ -20,7 +20,7 @@ export interface Server {
   /** Subscribes in the service to sessions first..first+count-1, timing publish → hub. */
   watch(first: number, count: number): Promise<void>;
   /** p50/p99 (ms) of publish → hub since the last call. */
-  hubLatency(): Promise<{ p50: number; p99: number; n: number }>;
+  hubLatency(): Promise<{ p50: number; p99: number; n: number; stalls: number; worstStall: number }>;
   /** Resident memory, MB. */
   rss(): number;
   /** CPU time (user + system) used so far, ms. */
@@ -54,7 +54,7 @@ export async function startServer(amqpUrl: string, settings: Record<string, stri
     stats: async () => (await (await fetch(base)).json()) as Awaited<ReturnType<Server["stats"]>>,
     gc: async () => void (await fetch(`${base}/gc`, { method: "POST" })).body?.cancel(),
     watch: async (first, count) => void (await fetch(`${base}/watch`, { method: "POST", body: JSON.stringify({ first, count }) })).body?.cancel(),
-    hubLatency: async () => (await (await fetch(`${base}/hub-latency`)).json()) as { p50: number; p99: number; n: number },
+    hubLatency: async () => (await (await fetch(`${base}/hub-latency`)).json()) as Awaited<ReturnType<Server["hubLatency"]>>,
     rss: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
     cpuMs: () => cpuMsOf(proc.pid!),
     cpuMsOf,
@@ -91,7 +91,7 @@ async function serve(amqpUrl: string): Promise<void> {
   const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal: controller.signal, access });
   reattach = logs.ingest.reattach;
   app.get("/bench", (c) => c.json({ ingested: logs.ingest.ingested(), ...logs.hub.stats() }));
-  // The broker's leg of the delivery: publish → the line is in the hub,
+  // Publish → the line is in the hub (the broker leg plus this process.s own lag),
   // read by one in-process subscriber per watched session (no network).
   let hubLatencies: number[] = [];
   app.post("/bench/watch", async (c) => {
@@ -103,11 +103,21 @@ async function serve(amqpUrl: string): Promise<void> {
     }
     return c.text("ok");
   });
+  // Event-loop stalls: a 10 ms timer that fires late by more than 20 ms.
+  let stalls: number[] = [];
+  let tick = performance.now();
+  setInterval(() => {
+    const t = performance.now();
+    if (t - tick - 10 > 20) stalls.push(t - tick - 10);
+    tick = t;
+  }, 10);
   app.get("/bench/hub-latency", (c) => {
     const l = hubLatencies.sort((a, b) => a - b);
-    hubLatencies = [];
     const pct = (p: number) => l[Math.min(l.length - 1, Math.ceil((p / 100) * l.length) - 1)] ?? NaN;
-    return c.json({ p50: pct(50), p99: pct(99), n: l.length });
+    const out = { p50: pct(50), p99: pct(99), n: l.length, stalls: stalls.length, worstStall: Math.max(0, ...stalls) };
+    hubLatencies = [];
+    stalls = [];
+    return c.json(out);
   });
   app.post("/bench/gc", (c) => {
     Bun.gc(true);

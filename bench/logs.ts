@@ -26,7 +26,8 @@
  *      a histogram: p50/p99 per transport, service and client CPU, RSS.
  * BENCH_MODE=curve instead doubles the gRPC streams from BENCH_CURVE_START
  * (250) at BENCH_RATE until p99 passes 100 ms (or BENCH_CURVE_MAX, 64,000
- * streams), printing streams, messages/s, p50, p99, RSS and CPU per step;
+ * streams), printing streams, messages/s, p50, p99, RSS and CPU per step (a
+ * step whose broker leg alone passed 100 ms is noted and the curve goes on);
  * BENCH_MODE=curve-rate doubles the lines/s instead, with the default fleet.
  *
  * The service is run as an operator of a big fleet would set it:
@@ -37,6 +38,7 @@
  * BENCH_CLIENT_PROCS (2): child processes the gRPC streams are spread over.
  */
 import { AMQPClient } from "@cloudamqp/amqp-client";
+import { brokerCeiling, brokerWatcher, type BrokerWatcher } from "./logs-broker.ts";
 import { percentiles, spawnClients, type Clients } from "./logs-clients.ts";
 import { startServer, type Server } from "./logs-server.ts";
 
@@ -57,6 +59,7 @@ const P99_TARGET_MS = 100;
 const now = () => performance.timeOrigin + performance.now();
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
+let watcher: BrokerWatcher | undefined;
 const { createVhost } = await import("../test/support/services.ts");
 const vhost = await createVhost("mmbench");
 const amqp = await new AMQPClient(vhost.url).connect();
@@ -70,6 +73,8 @@ try {
   // Room above the streams opened; per client = in all (one address, as behind a proxy).
   const server = await startServer(vhost.url, { LOG_STREAMS_MAX: String(most + 100), LOG_STREAMS_PER_CLIENT_MAX: String(most + 100) });
   try {
+    // After the service has declared the exchange.
+    watcher = await brokerWatcher(vhost.url, "logs.session.#");
     await prime(server);
     if (MODE === "curve") await curve(server, "streams");
     else if (MODE === "curve-rate") await curve(server, "rate");
@@ -78,6 +83,7 @@ try {
     await server.stop();
   }
 } finally {
+  await watcher?.close();
   await amqp.close();
   await vhost.remove();
 }
@@ -103,7 +109,7 @@ async function ingestRounds(): Promise<void> {
       }
       const rate = LINES / ((performance.now() - t0) / 1000);
       const usPerLine = ((server.cpuMs() - cpu0) * 1000) / LINES;
-      const ceiling = await brokerCeiling(LINES, (i) => JSON.stringify({ session_id: 1 + (i % INGEST_SESSIONS), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
+      const ceiling = await brokerCeiling(vhost.url, ch, LINES, INGEST_SESSIONS, (i) => JSON.stringify({ session_id: 1 + (i % INGEST_SESSIONS), timestamp: Date.now(), source: "stdout", message: `${i} ${body}` }));
       ratios.push(rate / ceiling);
       console.log(
         `ingest round ${round}: ${fmt(LINES)} lines (${INGEST_SESSIONS} sessions, ~100 B) at ${fmt(rate)} lines/s, service CPU ${usPerLine.toFixed(1)} µs/line, peak RSS ${Math.max(peak, server.rss()).toFixed(0)} MB; ` +
@@ -116,28 +122,6 @@ async function ingestRounds(): Promise<void> {
     console.log(`ingest: median ratio to the ceiling ${median.toFixed(2)} (target: ≥ 50,000 lines/s or ≥ 0.90); buffers now ${fmt(s.lines)} lines, ${(s.bytes / 1048576).toFixed(1)} MB estimated`);
   } finally {
     await server.stop();
-  }
-}
-
-/** The broker's own limit: the same lines through `manman` into a queue like the live one, drained by a consumer that does nothing. */
-async function brokerCeiling(n: number, body: (i: number) => string): Promise<number> {
-  const sub = await new AMQPClient(vhost.url).connect();
-  try {
-    const sch = await sub.channel();
-    // As amqp/log-queue.ts declares the live queue.
-    const q = await sch.queueDeclare("", { exclusive: true, autoDelete: true }, { "x-max-length": n + 10_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
-    await sch.queueBind(q.name, "manman", "ceiling.#");
-    for (let i = 0; i < n; i++) await ch.basicPublish("manman", `ceiling.${i % INGEST_SESSIONS}`, body(i));
-    await Bun.sleep(1000);
-    let got = 0;
-    let done!: () => void;
-    const all = new Promise<void>((r) => (done = r));
-    const t0 = performance.now();
-    await sch.basicConsume(q.name, { noAck: true, exclusive: true }, () => void (++got === n && done()));
-    await all;
-    return n / ((performance.now() - t0) / 1000);
-  } finally {
-    await sub.close().catch(() => {});
   }
 }
 
@@ -196,7 +180,7 @@ async function fleet(server: Server): Promise<void> {
 async function curve(server: Server, what: "streams" | "rate"): Promise<void> {
   const most = env("BENCH_CURVE_MAX", 64_000);
   console.log(`growth curve: doubling ${what === "streams" ? `gRPC streams at ${RATE} lines/s` : `lines/s with ${fmt(GRPC)} gRPC streams`} over ${SESSIONS} sessions, until p99 > ${P99_TARGET_MS} ms`);
-  console.log("streams | lines/s | messages/s delivered | p50 ms | p99 ms | broker leg p99 ms | service RSS MB | service CPU | µs/message | clients CPU");
+  console.log("streams | lines/s | messages/s delivered | p50 ms | p99 ms | broker leg p99 ms | hub p99 ms | service RSS MB | service CPU | µs/message | clients CPU");
   let streams = what === "streams" ? env("BENCH_CURVE_START", 250) : GRPC;
   let rate = what === "rate" ? env("BENCH_CURVE_START", 250) : RATE;
   const fixed = what === "rate" ? await openStreams(server, "grpc", GRPC, CLIENT_PROCS, 0) : [];
@@ -210,10 +194,14 @@ async function curve(server: Server, what: "streams" | "rate"): Promise<void> {
         if (fixed.length === 0) await Promise.all(grpc.map((c) => c.stop()));
       }
       const p = r.byTransport.grpc!;
-      console.log(`${fmt(streams)} | ${fmt(rate)} | ${fmt(r.perSecond)} | ${p[0]!.toFixed(1)} | ${p[1]!.toFixed(1)} | ${r.hub.p99.toFixed(1)} | ${r.peakRss.toFixed(0)} | ${r.serverCpu}% | ${r.usPerMessage.toFixed(1)} | ${r.clientCpu}%`);
-      if (!(p[1]! <= P99_TARGET_MS) || r.missing > 0) {
-        if (r.hub.p99 > P99_TARGET_MS) console.log(`(the broker leg alone, publish → hub, is past ${P99_TARGET_MS} ms: the broker or the machine, not the fan-out, set this limit)`);
-        break;
+      console.log(`${fmt(streams)} | ${fmt(rate)} | ${fmt(r.perSecond)} | ${p[0]!.toFixed(1)} | ${p[1]!.toFixed(1)} | ${r.broker.p99.toFixed(1)} | ${r.hub.p99.toFixed(1)} | ${r.peakRss.toFixed(0)} | ${r.serverCpu}% | ${r.usPerMessage.toFixed(1)} | ${r.clientCpu}%`);
+      // A step whose broker leg alone is past the target says nothing about
+      // the fan-out (a busy broker or machine): noted, and the curve goes on,
+      // unless p99 ran away (10×) or lines went missing.
+      if (r.missing > 0 || !(p[1]! <= 10 * P99_TARGET_MS)) break;
+      if (p[1]! > P99_TARGET_MS) {
+        if (!(r.broker.p99 > P99_TARGET_MS)) break;
+        console.log(`  (the broker leg alone, publish → a do-nothing consumer, is past ${P99_TARGET_MS} ms: the broker or the machine, not the fan-out; going on)`);
       }
       if (what === "streams" && (streams *= 2) > most) break;
       if (what === "rate") rate *= 2;
@@ -232,6 +220,7 @@ async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect
   do await Bun.sleep(250);
   while ((await Promise.all(all.map((c) => c.report()))).some((r) => r.delivered > 0));
   await server.hubLatency();
+  watcher!.take();
   const [serverCpu0, wall0] = [server.cpuMs(), performance.now()];
   const clientCpu0 = all.map((c) => server.cpuMsOf(c.pid));
   let peakRss = server.rss();
@@ -267,12 +256,15 @@ async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect
   if (clients.connect.length > 0) byTransport.connect = percentiles(flat(clients.connect), [50, 99]);
   const missing = expected - delivered;
   const hub = await server.hubLatency();
+  const broker = watcher!.take();
   const ended = reports.reduce((s, r) => s + r.ended, 0);
   // CPU per message: the figure least moved by whatever else runs on the machine.
   const usPerMessage = (serverCpuMs * 1000) / Math.max(1, delivered);
   const summary =
-    `broker leg (publish → in the service's hub, no client): p50 ${hub.p50.toFixed(1)} ms, p99 ${hub.p99.toFixed(1)} ms\n` +
+    `broker leg (publish → a do-nothing consumer in the bench process): p50 ${broker.p50.toFixed(1)} ms, p99 ${broker.p99.toFixed(1)} ms; ` +
+    `publish → the service's hub (broker leg + the service's own lag, no client): p50 ${hub.p50.toFixed(1)} ms, p99 ${hub.p99.toFixed(1)} ms; ` +
+    `service event loop: ${hub.stalls} stalls over 20 ms, the worst ${hub.worstStall.toFixed(0)} ms\n` +
     `${fmt(total)} lines at ${fmt(rate)}/s over ${SESSIONS} sessions → ${fmt(delivered)} messages delivered (${fmt((delivered / total) * rate)}/s), ${fmt(missing)} missing, ${ended} streams ended early; ` +
     `service CPU ${serverCpu}% of a core (${usPerMessage.toFixed(1)} µs per message delivered), peak RSS ${peakRss.toFixed(0)} MB; clients CPU ${clientCpu}% (${all.length} processes)`;
-  return { byTransport, hub, perSecond: (delivered / total) * rate, missing, peakRss, serverCpu, usPerMessage, clientCpu, summary };
+  return { byTransport, hub, broker, perSecond: (delivered / total) * rate, missing, peakRss, serverCpu, usPerMessage, clientCpu, summary };
 }
