@@ -58,12 +58,26 @@ export function plan(n: number, sessionIds: number[], endedAgoMs = ENDED_AGO_MS)
   return { sessionIds, base, stepMs, bodies };
 }
 
+export interface PublishOptions {
+  /** sentAt[j]: when line j was handed to the socket. */
+  sentAt?: Float64Array;
+  /** Called when the last line was handed over, with the time. */
+  sent?: (at: number) => void;
+  /** The connection stays open until this settles (its channel's work is counted by bench/archive-broker.ts only while it lives). */
+  keepOpen?: Promise<unknown>;
+}
+
 /**
  * Publishes every body (transient, on one channel, each awaited: as fast as
- * the broker takes them, its flow control included); sentAt[j] is when line
- * j left. Resolves with the first line's time once the connection closed.
+ * the broker takes them, its flow control included). Each await is the
+ * socket write, not the broker's: a broker that throttles the connection
+ * (flow control) stops reading it, and up to the loopback's TCP buffers
+ * (~10 MB here, ~40,000 lines) wait in between, so per-line latencies
+ * include that wait. Resolves with the first line's time once the
+ * connection closed.
  */
-export async function publishAll(url: string, keyOf: (j: number) => string, bodies: string[], sentAt?: Float64Array): Promise<number> {
+export async function publishAll(url: string, keyOf: (j: number) => string, bodies: string[], options: PublishOptions = {}): Promise<number> {
+  const { sentAt } = options;
   const client = await new AMQPClient(url).connect();
   const ch = await client.channel();
   const t0 = wall();
@@ -71,6 +85,8 @@ export async function publishAll(url: string, keyOf: (j: number) => string, bodi
     if (sentAt) sentAt[j] = wall();
     await ch.basicPublish("manman", keyOf(j), bodies[j]!);
   }
+  options.sent?.(wall());
+  await options.keepOpen;
   await client.close();
   return t0;
 }
@@ -94,11 +110,42 @@ export async function queued(url: string, queue: string, n: number): Promise<voi
   await Bun.sleep(SETTLE_MS);
 }
 
-/** The ceiling's durable queue, as the archive's: durable, classic, no arguments. */
+/**
+ * The ceiling's durable queue, as the archive's: durable, classic, no
+ * arguments, bound with a `#` as the archive's queue is (a `#` costs the
+ * broker's topic routing more than a `*`: measured with BENCH_BROKER_WORK,
+ * the publisher's channel does ~20% more work a line with the archive's
+ * bindings than with two `*` bindings).
+ */
 export async function declareCeilingQueue(ch: AMQPChannel): Promise<void> {
   await ch.exchangeDeclare("manman", "topic", { durable: true });
   await ch.queueDeclare(CEILING_QUEUE, { durable: true });
-  await ch.queueBind(CEILING_QUEUE, "manman", "ceiling.*");
+  await ch.queueBind(CEILING_QUEUE, "manman", "ceiling.session.#");
+}
+
+/**
+ * Child of bench/archive.ts: the ceiling's consumers (see its module
+ * comment), the durable queue with the archive's prefetch; prints the time
+ * each round of n lines has all been received.
+ */
+export async function ceilingConsumer(url: string, n: number, prefetch: number): Promise<void> {
+  const client = await new AMQPClient(url).connect();
+  const ch = await client.channel();
+  await declareCeilingQueue(ch);
+  // As amqp/log-queue.ts declares the live queue (LOG_QUEUE_MAX_LENGTH, LOG_BUFFER_TTL defaults).
+  const live = await ch.queueDeclare("", { exclusive: true, autoDelete: true }, { "x-max-length": 100_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
+  await ch.queueBind(live.name, "manman", "ceiling.session.*"); // as log-queue.ts binds logs.session.*
+  await ch.basicConsume(live.name, { noAck: true }, () => {});
+  const archive = await client.channel();
+  await archive.basicQos(prefetch);
+  const batch = Math.ceil(prefetch / 10); // as the archive's acker
+  let got = 0;
+  const consuming = wall();
+  await archive.basicConsume(CEILING_QUEUE, { noAck: false }, (msg) => {
+    if (++got % batch === 0 || got % n === 0) void archive.basicAck(msg.deliveryTag, true);
+    if (got % n === 0) process.stdout.write(JSON.stringify({ done: wall() }) + "\n");
+  });
+  process.stdout.write(JSON.stringify({ ready: consuming }) + "\n");
 }
 
 // ---- Child processes -------------------------------------------------------
@@ -158,12 +205,21 @@ export function cpuMs(pid: number | string): number {
 export const memoryMb = (pid: number, field: "VmRSS" | "VmHWM") =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
-/** CPU ms by command name (beam.smp, postgres, node, bun), over every process alive now. */
+/**
+ * CPU ms by command name (beam.smp, postgres, node, bun), over every process
+ * alive now. beam.smp counts only the broker itself (`-s rabbit boot`) and
+ * node only s3rver: on a shared machine others' rabbitmqctl runs are
+ * beam.smp too (each a second of CPU), and their tsc runs node. The broker
+ * itself is shared: its CPU includes other vhosts' traffic (archive-broker.ts
+ * counts this vhost's work only).
+ */
 function cpuByName(): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      if (name === "beam.smp" && !readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("rabbit\0boot")) continue;
+      if (name === "node" && !readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("s3rver")) continue;
       out.set(name, (out.get(name) ?? 0) + cpuMs(pid));
     } catch {
       // gone meanwhile
@@ -171,6 +227,9 @@ function cpuByName(): Map<string, number> {
   }
   return out;
 }
+
+/** CPU ms of the broker (beam.smp running RabbitMQ itself). */
+export const brokerCpuMs = () => cpuByName().get("beam.smp") ?? 0;
 
 /** [busy, total] jiffies of the whole machine. */
 function boxCpu(): [number, number] {
@@ -181,15 +240,17 @@ function boxCpu(): [number, number] {
 
 /** CPU use from now until `done()`: the service's, the broker's, the database's, s3rver's, the whole box's. */
 export function cpuMeter(servicePid: number): { done(seconds: number, lines: number): string } {
-  const [svc0, box0, names0] = [cpuMs(servicePid), boxCpu(), cpuByName()];
+  const [svc0, me0, box0, names0] = [cpuMs(servicePid), cpuMs(process.pid), boxCpu(), cpuByName()];
   return {
     done(seconds, lines) {
-      const [svc1, box1, names1] = [cpuMs(servicePid), boxCpu(), cpuByName()];
+      const [svc1, me1, box1, names1] = [cpuMs(servicePid), cpuMs(process.pid), boxCpu(), cpuByName()];
+      const perLine = (ms: number) => `${((ms * 1000) / lines).toFixed(1)} µs a line`;
       const share = (ms: number) => `${(ms / 10 / seconds).toFixed(0)}%`;
       const of = (name: string, label: string) => `${label} ${share((names1.get(name) ?? 0) - (names0.get(name) ?? 0))}`;
       const busy = ((box1[0] - box0[0]) / (box1[1] - box0[1])) * 100;
       return (
-        `CPU (100% = one core): service ${share(svc1 - svc0)} (${(((svc1 - svc0) * 1000) / lines).toFixed(1)} µs a line), ${of("beam.smp", "RabbitMQ")}, ${of("postgres", "PostgreSQL")}, ${of("node", "s3rver (node)")}; ` +
+        `CPU (100% = one core): service ${share(svc1 - svc0)} (${perLine(svc1 - svc0)}), ${of("beam.smp", "RabbitMQ")} (${perLine((names1.get("beam.smp") ?? 0) - (names0.get("beam.smp") ?? 0))}), ` +
+        `this bench (publisher, poller) ${share(me1 - me0)}, ${of("postgres", "PostgreSQL")}, ${of("node", "s3rver (node)")}; ` +
         `whole box ${busy.toFixed(0)}% busy of ${navigator.hardwareConcurrency} cores`
       );
     },

@@ -26,7 +26,11 @@
  * Environment: BENCH_LINES (200000), BENCH_SESSIONS (20), BENCH_STORES
  * (directory,s3), BENCH_SHAPES (live,backlog), BENCH_PROFILE (a directory:
  * the service writes its CPU profile there, markdown), BENCH_TIMEOUT_SECONDS
- * (100 per phase: a phase stops there and prints what it got).
+ * (100 per phase: a phase stops there and prints what it got),
+ * BENCH_BROKER_WORK (1: RabbitMQ's work a line in reductions, per queue,
+ * archive-broker.ts), BENCH_COUNT_ACKS (1: the service prints how many
+ * multiple and single acks it sent), BENCH_MAX_PENDING_LINES (the service's
+ * LOG_ARCHIVE_MAX_PENDING_LINES; the ceiling keeps a prefetch of 20,000).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -34,7 +38,8 @@ import { tmpdir } from "node:os";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import postgres from "postgres";
 import { ARCHIVE_QUEUE } from "../src/amqp/archive-queue.ts";
-import { CEILING_QUEUE, child, cpuMeter, cpuMs, declareCeilingQueue, fmt, memoryMb, next, pct, plan, publishAll, queued, stop, wall, type Child, type Plan } from "./archive-load.ts";
+import { brokerWork, countAcks, workPerLine } from "./archive-broker.ts";
+import { brokerCpuMs, CEILING_QUEUE, ceilingConsumer, child, cpuMeter, cpuMs, declareCeilingQueue, fmt, memoryMb, next, pct, plan, publishAll, queued, stop, wall, type Child, type Plan } from "./archive-load.ts";
 
 const PREFETCH = 20_000; // LOG_ARCHIVE_MAX_PENDING_LINES' default: the archive's prefetch
 const POLL_MS = 50; // how often log_references is read: the resolution of the figures
@@ -48,39 +53,22 @@ async function serve(): Promise<void> {
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const controller = new AbortController();
   const logger = createLogger({ level: "warn", write: (line) => void process.stderr.write(line) });
+  const acks = await countAcks();
   const service = await startService({ config: loaded.config, logger, signal: controller.signal });
   process.on("SIGTERM", () => {
+    if (acks) process.stderr.write(`service sent ${acks.multiple} multiple acks, ${acks.single} single acks\n`);
     controller.abort();
     void service.stopped.then(() => process.exit(0));
   });
   process.stdout.write(JSON.stringify({ ready: service.httpPort }) + "\n");
 }
 
-/** Child: the ceiling consumers (see the module comment); prints the time each round of n lines has all been received. */
-async function ceiling(url: string, n: number): Promise<void> {
-  const client = await new AMQPClient(url).connect();
-  const ch = await client.channel();
-  await declareCeilingQueue(ch);
-  // As amqp/log-queue.ts declares the live queue (LOG_QUEUE_MAX_LENGTH, LOG_BUFFER_TTL defaults).
-  const live = await ch.queueDeclare("", { exclusive: true, autoDelete: true }, { "x-max-length": 100_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
-  await ch.queueBind(live.name, "manman", "ceiling.*");
-  await ch.basicConsume(live.name, { noAck: true }, () => {});
-  const archive = await client.channel();
-  await archive.basicQos(PREFETCH);
-  const batch = Math.ceil(PREFETCH / 10); // as the archive's acker
-  let got = 0;
-  const consuming = wall();
-  await archive.basicConsume(CEILING_QUEUE, { noAck: false }, (msg) => {
-    if (++got % batch === 0 || got % n === 0) void archive.basicAck(msg.deliveryTag, true);
-    if (got % n === 0) process.stdout.write(JSON.stringify({ done: wall() }) + "\n");
-  });
-  process.stdout.write(JSON.stringify({ ready: consuming }) + "\n");
-}
-
-/** The ceiling's lines/s, and its do-nothing consumer's CPU per line (the floor of any consumer on amqp-client). */
+/** The ceiling's lines/s, its do-nothing consumer's CPU per line (the floor of any consumer on amqp-client) and the broker's. */
 interface Ceiling {
   rate: number;
   usPerLine: number;
+  brokerUsPerLine: number;
+  work: string;
 }
 
 interface Phase {
@@ -93,6 +81,8 @@ interface Phase {
   latencies: number[];
   publishRate: number;
   cpu: string;
+  /** RabbitMQ's reductions a line (BENCH_BROKER_WORK), or "". */
+  work: string;
 }
 
 /**
@@ -102,7 +92,7 @@ interface Phase {
  * the first publish (live) or when the service starts taking the backlog
  * from the queue (its ready count first drops; polled every 10 ms).
  */
-async function archivePhase(sql: postgres.Sql, url: string, running: Child | (() => Promise<Child>), p: Plan, timeoutMs: number): Promise<Phase & { svc: Child }> {
+async function archivePhase(sql: postgres.Sql, url: string, vhost: string, running: Child | (() => Promise<Child>), p: Plan, timeoutMs: number): Promise<Phase & { svc: Child }> {
   const n = p.bodies.length;
   const s = p.sessionIds.length;
   const live = typeof running !== "function";
@@ -111,11 +101,15 @@ async function archivePhase(sql: postgres.Sql, url: string, running: Child | (()
   const keyOf = (j: number) => `logs.session.${p.sessionIds[j % s]}`;
   let t0 = wall();
   let publishRate = NaN;
+  const measured = Promise.withResolvers<void>();
+  let work0 = brokerWork(vhost);
   if (live) {
-    void publishAll(url, keyOf, p.bodies, sentAt).then(() => (publishRate = n / ((wall() - t0) / 1000)));
+    t0 = wall();
+    void publishAll(url, keyOf, p.bodies, { sentAt, sent: (at) => (publishRate = n / ((at - t0) / 1000)), keepOpen: measured.promise });
   } else {
     publishRate = n / ((wall() - (await publishAll(url, keyOf, p.bodies))) / 1000);
     await queued(url, ARCHIVE_QUEUE, n);
+    work0 = brokerWork(vhost);
     svc = await (running as () => Promise<Child>)();
     const client = await new AMQPClient(url).connect();
     const ch = await client.channel();
@@ -153,9 +147,11 @@ async function archivePhase(sql: postgres.Sql, url: string, running: Child | (()
   }
   const seconds = ((archived >= n ? last : wall()) - t0) / 1000;
   const cpu = meter.done(seconds, archived);
+  const work = workPerLine(work0, brokerWork(vhost), archived);
+  measured.resolve();
   while (Number.isNaN(publishRate)) await Bun.sleep(POLL_MS);
   const steady = t10 !== undefined && t90 !== undefined && t90 > t10 ? (0.8 * n) / ((t90 - t10) / 1000) : NaN;
-  return { rate: archived / seconds, steady, seconds, archived, objects: seen.size, latencies: latencies.sort((a, b) => a - b), publishRate, cpu, svc: svc! };
+  return { rate: archived / seconds, steady, seconds, archived, objects: seen.size, latencies: latencies.sort((a, b) => a - b), publishRate, cpu, work, svc: svc! };
 }
 
 /**
@@ -164,27 +160,36 @@ async function archivePhase(sql: postgres.Sql, url: string, running: Child | (()
  * durable queue the live round declared), then the consumer is started;
  * its clock starts when it consumes.
  */
-async function ceilingPhase(url: string, p: Plan, timeoutMs: number, start: () => Promise<Child>, live: Child | undefined): Promise<Ceiling> {
+async function ceilingPhase(url: string, vhost: string, p: Plan, timeoutMs: number, start: () => Promise<Child>, live: Child | undefined): Promise<Ceiling> {
   const n = p.bodies.length;
-  const keyOf = (j: number) => `ceiling.${p.sessionIds[j % p.sessionIds.length]}`;
+  const keyOf = (j: number) => `ceiling.session.${p.sessionIds[j % p.sessionIds.length]}`;
   if (live) {
-    const cpu0 = cpuMs(live.proc.pid!);
-    const t0 = await publishAll(url, keyOf, p.bodies);
-    const rate = n / (((await next(live, timeoutMs)).done! - t0) / 1000);
-    return { rate, usPerLine: ((cpuMs(live.proc.pid!) - cpu0) * 1000) / n };
+    const work0 = brokerWork(vhost);
+    const [cpu0, broker0] = [cpuMs(live.proc.pid!), brokerCpuMs()];
+    const measured = Promise.withResolvers<void>();
+    const sentAt = new Float64Array(n);
+    void publishAll(url, keyOf, p.bodies, { sentAt, keepOpen: measured.promise });
+    const rate = n / (((await next(live, timeoutMs)).done! - sentAt[0]!) / 1000);
+    const [usPerLine, brokerUsPerLine] = [((cpuMs(live.proc.pid!) - cpu0) * 1000) / n, ((brokerCpuMs() - broker0) * 1000) / n];
+    const work = workPerLine(work0, brokerWork(vhost), n);
+    measured.resolve();
+    return { rate, usPerLine, brokerUsPerLine, work };
   }
   const client = await new AMQPClient(url).connect();
   await declareCeilingQueue(await client.channel());
   await client.close();
   await publishAll(url, keyOf, p.bodies);
   await queued(url, CEILING_QUEUE, n);
+  const work0 = brokerWork(vhost); // before the consumer starts: the snapshot blocks this process ~0.5 s
   const c = await start();
   const { ready } = await next(c, 20_000);
-  const cpu0 = cpuMs(c.proc.pid!);
+  const [cpu0, broker0] = [cpuMs(c.proc.pid!), brokerCpuMs()];
   const rate = n / (((await next(c, timeoutMs)).done! - ready!) / 1000);
   const usPerLine = ((cpuMs(c.proc.pid!) - cpu0) * 1000) / n;
+  const brokerUsPerLine = ((brokerCpuMs() - broker0) * 1000) / n;
+  const work = workPerLine(work0, brokerWork(vhost), n);
   await stop(c, 1_000);
-  return { rate, usPerLine };
+  return { rate, usPerLine, brokerUsPerLine, work };
 }
 
 async function runStore(kind: "directory" | "s3", n: number, sessions: number, timeoutMs: number, shapes: Set<string>): Promise<void> {
@@ -208,10 +213,10 @@ async function runStore(kind: "directory" | "s3", n: number, sessions: number, t
     if (shapes.has("live")) {
       const c = await startCeiling();
       await next(c, 20_000);
-      liveCeiling = await ceilingPhase(vhost.url, plan(n, fake), timeoutMs, startCeiling, c);
+      liveCeiling = await ceilingPhase(vhost.url, vhost.vhost, plan(n, fake), timeoutMs, startCeiling, c);
       await stop(c, 1_000);
     }
-    const backlogCeiling = shapes.has("backlog") ? await ceilingPhase(vhost.url, plan(n, fake), timeoutMs, startCeiling, undefined) : undefined;
+    const backlogCeiling = shapes.has("backlog") ? await ceilingPhase(vhost.url, vhost.vhost, plan(n, fake), timeoutMs, startCeiling, undefined) : undefined;
 
     const env: Record<string, string | undefined> = {
       ...process.env,
@@ -219,7 +224,7 @@ async function runStore(kind: "directory" | "s3", n: number, sessions: number, t
       DATABASE_URL: db.url,
       LOG_ARCHIVE_DIR: dir,
       LOG_LEVEL: "warn",
-      LOG_ARCHIVE_MAX_PENDING_LINES: String(PREFETCH),
+      LOG_ARCHIVE_MAX_PENDING_LINES: process.env.BENCH_MAX_PENDING_LINES ?? String(PREFETCH),
       // No session goes stale (lost, so written at once) during the run.
       STALE_SESSION_THRESHOLD_SECONDS: "3600",
       S3_BUCKET: undefined,
@@ -238,23 +243,25 @@ async function runStore(kind: "directory" | "s3", n: number, sessions: number, t
     const idle = memoryMb(first.proc.pid!, "VmRSS");
     const ids = (await sql<{ id: string }[]>`
       INSERT INTO sessions (sgc_id, status, started_at) SELECT 100 + g, 'running', now() FROM generate_series(1, ${2 * sessions}) g RETURNING session_id AS id`).map((r) => Number(r.id));
+    const workLines = (ph: Phase, ceil: Ceiling) => (ph.work ? [`    ${ph.work}`, `    ceiling's ${ceil.work}`] : []);
     const out = [`${kind}: service RSS idle ${idle.toFixed(0)} MB`];
     const line = (name: string, ph: Phase, ceil: Ceiling) =>
       `  ${name}: ${fmt(ph.archived)} of ${fmt(n)} lines in ${ph.seconds.toFixed(2)} s = ${fmt(ph.rate)} lines/s${ph.archived < n ? " (TIMED OUT)" : ""} (10%→90%: ${fmt(ph.steady)} lines/s)` +
-      ` in ${fmt(ph.objects)} objects; ceiling ${fmt(ceil.rate)} lines/s (its consumer ${ceil.usPerLine.toFixed(1)} µs a line); archive/ceiling ${((ph.rate / ceil.rate) * 100).toFixed(0)}%`;
+      ` in ${fmt(ph.objects)} objects; ceiling ${fmt(ceil.rate)} lines/s (its consumer ${ceil.usPerLine.toFixed(1)} µs a line, RabbitMQ ${ceil.brokerUsPerLine.toFixed(1)}); archive/ceiling ${((ph.rate / ceil.rate) * 100).toFixed(0)}%`;
     if (liveCeiling) {
-      const live = await archivePhase(sql, vhost.url, first, plan(n, ids.slice(0, sessions)), timeoutMs);
+      const live = await archivePhase(sql, vhost.url, vhost.vhost, first, plan(n, ids.slice(0, sessions)), timeoutMs);
       out.push(
         line("live   ", live, liveCeiling),
         `    published at ${fmt(live.publishRate)} lines/s; row complete − publish p50 ${fmt(pct(live.latencies, 0.5))} ms, p99 ${fmt(pct(live.latencies, 0.99))} ms; peak RSS ${memoryMb(first.proc.pid!, "VmHWM").toFixed(0)} MB`,
         `    ${live.cpu}`,
+        ...workLines(live, liveCeiling),
       );
     }
     await stop(first, process.env.BENCH_PROFILE ? 10_000 : 5_000);
     if (backlogCeiling) {
       // Other sessions, other minutes, queued while no service runs.
-      const backlog = await archivePhase(sql, vhost.url, startService, plan(n, ids.slice(sessions), 20 * 60_000), timeoutMs);
-      out.push(line("backlog", backlog, backlogCeiling) + `; peak RSS ${memoryMb(backlog.svc.proc.pid!, "VmHWM").toFixed(0)} MB`, `    ${backlog.cpu}`);
+      const backlog = await archivePhase(sql, vhost.url, vhost.vhost, startService, plan(n, ids.slice(sessions), 20 * 60_000), timeoutMs);
+      out.push(line("backlog", backlog, backlogCeiling) + `; peak RSS ${memoryMb(backlog.svc.proc.pid!, "VmHWM").toFixed(0)} MB`, `    ${backlog.cpu}`, ...workLines(backlog, backlogCeiling));
     }
     console.log(out.join("\n"));
   } finally {
@@ -280,5 +287,5 @@ async function main(): Promise<void> {
 // Last: everything above is defined by now.
 const mode = process.argv[2];
 if (mode === "--server") await serve();
-else if (mode === "--ceiling") await ceiling(process.argv[3]!, Number(process.argv[4]));
+else if (mode === "--ceiling") await ceilingConsumer(process.argv[3]!, Number(process.argv[4]), PREFETCH);
 else await main();
