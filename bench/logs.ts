@@ -23,7 +23,10 @@
  *      streams open − before) / streams, each after a full GC, per transport.
  *      Then lines are published at BENCH_RATE (500/s) for BENCH_SECONDS (10),
  *      each carrying its publish time; every client puts arrival − publish in
- *      a histogram: p50/p99 per transport, service and client CPU, RSS.
+ *      a histogram: p50/p99 per transport, service and client CPU, RSS;
+ *      beside them where the time went: publish → a do-nothing consumer
+ *      here (the broker leg, bench/logs-broker.ts), publish → the service's
+ *      hub, and the service's event-loop stalls (bench/logs-server.ts).
  * BENCH_MODE=curve instead doubles the gRPC streams from BENCH_CURVE_START
  * (250) at BENCH_RATE until p99 passes 100 ms (or BENCH_CURVE_MAX, 64,000
  * streams), printing streams, messages/s, p50, p99, RSS and CPU per step (a
