@@ -20,7 +20,7 @@ export interface Server {
   /** Subscribes in the service to sessions first..first+count-1, timing publish → hub. */
   watch(first: number, count: number): Promise<void>;
   /** p50/p99 (ms) of publish → hub since the last call. */
-  hubLatency(): Promise<{ p50: number; p99: number; n: number; stalls: number; busy: number; worstStall: number }>;
+  hubLatency(): Promise<{ p50: number; p99: number; n: number; stalls: number; busy: number; gc: number; worstStall: number }>;
   /** Resident memory, MB. */
   rss(): number;
   /** CPU time (user + system) used so far, ms. */
@@ -106,28 +106,34 @@ async function serve(amqpUrl: string): Promise<void> {
   // Event-loop stalls: a 10 ms timer that fires late by more than 20 ms;
   // "busy" when this process used the CPU for most of the stall (its own
   // work or GC), otherwise it was waiting for a core (a shared machine).
+  // "gc" when the heap shrank by over 4 MB across it (a collection ran).
+  const { heapSize } = await import("bun:jsc");
   let stalls: number[] = [];
   let busy = 0;
+  let gc = 0;
   let tick = performance.now();
   let cpu = process.cpuUsage();
+  let heap = heapSize();
   setInterval(() => {
     const t = performance.now();
     const used = process.cpuUsage(cpu);
+    const h = heapSize();
     const late = t - tick - 10;
     if (late > 20) {
       stalls.push(late);
       if ((used.user + used.system) / 1000 > (t - tick) / 2) busy++;
+      if (heap - h > 4 * 1024 * 1024) gc++;
     }
-    tick = t;
-    cpu = process.cpuUsage();
+    [tick, cpu, heap] = [t, process.cpuUsage(), h];
   }, 10);
   app.get("/bench/hub-latency", (c) => {
     const l = hubLatencies.sort((a, b) => a - b);
     const pct = (p: number) => l[Math.min(l.length - 1, Math.ceil((p / 100) * l.length) - 1)] ?? NaN;
-    const out = { p50: pct(50), p99: pct(99), n: l.length, stalls: stalls.length, busy, worstStall: Math.max(0, ...stalls) };
+    const out = { p50: pct(50), p99: pct(99), n: l.length, stalls: stalls.length, busy, gc, worstStall: Math.max(0, ...stalls) };
     hubLatencies = [];
     stalls = [];
     busy = 0;
+    gc = 0;
     return c.json(out);
   });
   app.post("/bench/gc", (c) => {

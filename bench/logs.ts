@@ -268,7 +268,7 @@ async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect
   const summary =
     `broker leg (publish → a do-nothing consumer in the bench process): p50 ${broker.p50.toFixed(1)} ms, p99 ${broker.p99.toFixed(1)} ms; ` +
     `publish → the service's hub (broker leg + the service's own lag, no client): p50 ${hub.p50.toFixed(1)} ms, p99 ${hub.p99.toFixed(1)} ms; ` +
-    `service event loop: ${hub.stalls} stalls over 20 ms (${hub.busy} busy, the rest waiting for a core), the worst ${hub.worstStall.toFixed(0)} ms\n` +
+    `service event loop: ${hub.stalls} stalls over 20 ms (${hub.busy} busy, ${hub.gc} with a GC in them, the rest waiting for a core), the worst ${hub.worstStall.toFixed(0)} ms\n` +
     `${fmt(total)} lines at ${fmt(published)}/s over ${SESSIONS} sessions → ${fmt(delivered)} messages delivered (${fmt((delivered / total) * published)}/s), ${fmt(missing)} missing, ${ended} streams ended early; ` +
     `service CPU ${serverCpu}% of a core (${usPerMessage.toFixed(1)} µs per message delivered), peak RSS ${peakRss.toFixed(0)} MB; clients CPU ${clientCpu}% (${all.length} processes)`;
   return { byTransport, hub, broker, published, perSecond: (delivered / total) * published, missing, peakRss, serverCpu, usPerMessage, clientCpu, summary };
