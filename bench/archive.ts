@@ -29,7 +29,9 @@
  * (100 per phase: a phase stops there and prints what it got),
  * BENCH_BROKER_WORK (1: RabbitMQ's work a line in reductions, per queue,
  * archive-broker.ts), BENCH_COUNT_ACKS (1: the service prints how many
- * multiple and single acks it sent), BENCH_MAX_PENDING_LINES (the service's
+ * multiple and single acks it sent), BENCH_LIVE_DATED (now: the live lines
+ * are dated from this minute on, held for their grace or an early cut),
+ * BENCH_MAX_PENDING_LINES (the service's
  * LOG_ARCHIVE_MAX_PENDING_LINES; the ceiling keeps a prefetch of 20,000).
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -243,13 +245,15 @@ async function runStore(kind: "directory" | "s3", n: number, sessions: number, t
     const idle = memoryMb(first.proc.pid!, "VmRSS");
     const ids = (await sql<{ id: string }[]>`
       INSERT INTO sessions (sgc_id, status, started_at) SELECT 100 + g, 'running', now() FROM generate_series(1, ${2 * sessions}) g RETURNING session_id AS id`).map((r) => Number(r.id));
+    // BENCH_LIVE_DATED=now: the live lines are dated from this minute on (over four minutes), so none is past its grace and the archive holds them until an early cut (or 75 s).
+    const liveEndedAgoMs = process.env.BENCH_LIVE_DATED === "now" ? -4 * 60_000 : undefined;
     const workLines = (ph: Phase, ceil: Ceiling) => (ph.work ? [`    ${ph.work}`, `    ceiling's ${ceil.work}`] : []);
     const out = [`${kind}: service RSS idle ${idle.toFixed(0)} MB`];
     const line = (name: string, ph: Phase, ceil: Ceiling) =>
       `  ${name}: ${fmt(ph.archived)} of ${fmt(n)} lines in ${ph.seconds.toFixed(2)} s = ${fmt(ph.rate)} lines/s${ph.archived < n ? " (TIMED OUT)" : ""} (10%→90%: ${fmt(ph.steady)} lines/s)` +
       ` in ${fmt(ph.objects)} objects; ceiling ${fmt(ceil.rate)} lines/s (its consumer ${ceil.usPerLine.toFixed(1)} µs a line, RabbitMQ ${ceil.brokerUsPerLine.toFixed(1)}); archive/ceiling ${((ph.rate / ceil.rate) * 100).toFixed(0)}%`;
     if (liveCeiling) {
-      const live = await archivePhase(sql, vhost.url, vhost.vhost, first, plan(n, ids.slice(0, sessions)), timeoutMs);
+      const live = await archivePhase(sql, vhost.url, vhost.vhost, first, plan(n, ids.slice(0, sessions), liveEndedAgoMs), timeoutMs);
       out.push(
         line("live   ", live, liveCeiling),
         `    published at ${fmt(live.publishRate)} lines/s; row complete − publish p50 ${fmt(pct(live.latencies, 0.5))} ms, p99 ${fmt(pct(live.latencies, 0.99))} ms; peak RSS ${memoryMb(first.proc.pid!, "VmHWM").toFixed(0)} MB`,

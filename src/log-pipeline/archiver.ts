@@ -138,8 +138,9 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
    * tick (`full`) or when the held lines pass the early-cut mark, not after
    * every write: a backlog of old lines (after an outage) is all due at
    * once, and taking it after each write would cut it into one small part
-   * per write. Taking every due minute before cutting the biggest also
-   * writes a backlog in delivery order, so one multiple-ack covers it.
+   * per write. Taking every due minute before the early cut (oldest
+   * windows first) also writes a backlog in delivery order, so one
+   * multiple-ack covers it.
    */
   function pump(full = draining): void {
     clearTimeout(pumpSoon);

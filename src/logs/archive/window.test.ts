@@ -82,20 +82,40 @@ describe("PendingWindows", () => {
     expect(w.ofSession(3)).toEqual([]);
   });
 
-  test("past the bound the biggest windows are cut until half the bound is left", () => {
+  test("past the bound the oldest windows (by first line) are cut until half the bound is left", () => {
     const w = new PendingWindows<number>();
-    for (let i = 0; i < 60; i++) w.add(line(1, M + i), i); // 60 in session 1
-    for (let i = 0; i < 30; i++) w.add(line(2, M + i), 100 + i); // 30 in session 2
-    for (let i = 0; i < 20; i++) w.add(line(3, M - 60_000 + i), 200 + i); // 20, an older minute
-    for (let i = 0; i < 20; i++) w.add(line(4, M + i), 300 + i); // 20, same size
+    w.add(line(2, M), 0); // session 2's window opens first ...
+    for (let i = 0; i < 60; i++) w.add(line(1, M + i), 1 + i); // 60 in session 1
+    for (let i = 1; i < 30; i++) w.add(line(2, M + i), 100 + i); // ... and holds 30
+    for (let i = 0; i < 20; i++) w.add(line(3, M - 60_000 + i), 200 + i); // 20, an older minute, opened later
+    for (let i = 0; i < 20; i++) w.add(line(4, M + i), 300 + i); // 20
     expect(w.toCutEarly(130)).toEqual([]);
-    expect(w.toCutEarly(100)).toEqual([{ sessionId: 1, minuteMs: M }, { sessionId: 2, minuteMs: M }]);
-    // Equal sizes: the older minute first.
+    expect(w.toCutEarly(100)).toEqual([{ sessionId: 2, minuteMs: M }, { sessionId: 1, minuteMs: M }]);
     expect(w.toCutEarly(10, 5)).toEqual([
-      { sessionId: 1, minuteMs: M },
       { sessionId: 2, minuteMs: M },
+      { sessionId: 1, minuteMs: M },
       { sessionId: 3, minuteMs: M - 60_000 },
       { sessionId: 4, minuteMs: M },
+    ]);
+  });
+
+  test("a small window whose first line is the oldest held is cut before bigger, newer ones", () => {
+    // A minute's last lines (session 1 moved on to the next minute) hold back
+    // the multiple-ack of every line behind them: they go first.
+    const w = new PendingWindows<number>();
+    w.add(line(1, M - 1), 0);
+    for (let i = 0; i < 50; i++) w.add(line(1, M + i), 1 + i);
+    for (let i = 0; i < 50; i++) w.add(line(2, M + i), 100 + i);
+    expect(w.toCutEarly(100, 60)).toEqual([
+      { sessionId: 1, minuteMs: M - 60_000 },
+      { sessionId: 1, minuteMs: M },
+    ]);
+    // A window taken and opened again is new: it goes after the others.
+    w.take({ sessionId: 1, minuteMs: M - 60_000 });
+    w.add(line(1, M - 2), 500);
+    expect(w.toCutEarly(50, 40)).toEqual([
+      { sessionId: 1, minuteMs: M },
+      { sessionId: 2, minuteMs: M },
     ]);
   });
 
