@@ -31,7 +31,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { child, cpuMeter, fmt, memoryMb, next, pct, queued, stop, type Child } from "./archive-load.ts";
+import { child, cpuMeter, cpuMs, fmt, memoryMb, next, pct, queued, stop, type Child } from "./archive-load.ts";
 import { ceilingChild, mix, publishBacklog, publishPaced, QUEUE, seedServers, seedSessions, serveChild } from "./events-load.ts";
 
 const CURVE_P99_LIMIT_MS = 100;
@@ -95,7 +95,9 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   const c = who === "service" ? await service(w, env, [n], flags) : child(import.meta.path, ["--ceiling", w.url, prefetch, String(n)], w.env);
   const { ready, cpu: cpu0 } = who === "service" ? (c as Awaited<ReturnType<typeof service>>) : await next(c, 20_000);
   const meter = cpuMeter(c.proc.pid!);
+  const backends0 = await backendCpu(w.sql);
   const done = await next(c, 600_000);
+  const backends1 = await backendCpu(w.sql);
   const last = who === "service" ? (done.times as unknown as number[]).at(-1)! : done.done!;
   const first = who === "service" ? Math.min(ready!, (done.times as unknown as number[])[0]!) : ready!;
   const seconds = (last - first) / 1000;
@@ -103,9 +105,29 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   const cpu = meter.done(seconds, n).replace(/service/, who === "service" ? "service" : "do-nothing consumer").replace(/µs a line/g, "µs a message").replace(/, s3rver \(node\) -?\d+%/, "");
   await stop(c, flags.length ? 15_000 : 5_000);
   const perMessage = (x: number) => (x / n).toFixed(3);
-  const transactions = who === "service" ? `; database transactions a message: ${perMessage((await commits(w.sql)) - commits0)}` : "";
+  let backendMs = 0;
+  for (const [pid, ms] of backends1) backendMs += ms - (backends0.get(pid) ?? 0);
+  const transactions = who === "service" ? `; database transactions a message: ${perMessage((await commits(w.sql)) - commits0)}, its backends' CPU ${((backendMs * 1000) / n).toFixed(1)} µs a message` : "";
   const frames = who === "service" ? `frames to the broker a message: ${perMessage(done.ackMultiple!)} multiple-acks, ${perMessage(done.ackSingle!)} single acks, ${perMessage(done.publish!)} publishes${transactions}` : "";
   return { frames, rate: n / seconds, seconds, usPerMessage: ((done.cpu! - cpu0!) * 1000) / n, cpu, rssMb };
+}
+
+/**
+ * CPU ms of each PostgreSQL backend connected to the bench's database (the
+ * service's pool, the bench's own): unlike the box-wide PostgreSQL share, it
+ * leaves out other databases' work on a shared machine.
+ */
+async function backendCpu(sql: postgres.Sql): Promise<Map<number, number>> {
+  const rows = await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      out.set(pid, cpuMs(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Transactions committed in the bench's database so far (the statistics lag up to a second: read after a pause). */
