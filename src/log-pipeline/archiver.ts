@@ -8,11 +8,13 @@
  * when its session is seen in a terminal state (asked once a tick,
  * archive-sessions.ts), when its first line has been held a minute plus
  * the grace whatever its timestamps say (a host clock running ahead), early
- * when more than half the held-line bound is waiting, and at shutdown. At
+ * when more than half the held-line bound is waiting (or, at the end of a
+ * burst, when held lines hold back many written lines' acks: UNPIN_SHARE),
+ * and at shutdown. At
  * most MAX_WRITES are written at a time; the rest wait their turn, unacked.
  */
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
-import { Acker } from "../amqp/acker.ts";
+import { Acker, type AckChannel } from "../amqp/acker.ts";
 import { consumeArchiveQueue, MAX_PREFETCH } from "../amqp/archive-queue.ts";
 import type { BrokerSession } from "../amqp/connection.ts";
 import type { Config } from "../config.ts";
@@ -54,6 +56,14 @@ const HELD_TOO_LONG_MS = 60_000;
 const MAX_HOLD_MS = 10 * 60_000;
 // 2 s: a tick (1 s) plus a write (well under a second when storage is well).
 const ACK_LINGER_MS = 2_000;
+// Lines written and waiting for their ack behind a line still held (the
+// acker's gap) are acked one by one after ACK_LINGER_MS, each costing
+// RabbitMQ in proportion to the unacked lines below it. When a quarter of
+// the early-cut mark waits so and no early cut came since the last tick
+// (the end of a burst: the last held lines wait for their grace), the
+// windows holding them back are written too, as early parts. Measured
+// (bench:archive, lines dated now): see docs/archive.md.
+const UNPIN_SHARE = 4;
 // One warning per session per minute about lines of a session that does not exist.
 const UNKNOWN_WARN_EVERY_MS = 60_000;
 
@@ -104,6 +114,9 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
   let inWrites = 0; // lines taken from the windows and not yet settled
   const notYet = new Set<number>(); // sessions whose row was not found this tick
   let pumpSoon: ReturnType<typeof setTimeout> | undefined;
+  // Per channel, the highest delivery tag written; and whether an early cut came since the last tick (UNPIN_SHARE).
+  const newestWritten = new Map<AckChannel, number>();
+  let cutSinceTick = false;
   let idle: (() => void) | undefined;
 
   function onMessage(msg: AMQPMessage): void {
@@ -153,8 +166,19 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       for (const id of sessions.book.ended(held)) take(windows.ofSession(id), "session_ended");
       take(windows.heldLongerThan(now, Math.min(HELD_TOO_LONG_MS + graceMs, MAX_HOLD_MS)), "held_too_long");
     }
-    take(windows.toCutEarly(cutAt), "early");
+    const early = windows.toCutEarly(cutAt);
+    if (early.length > 0) cutSinceTick = true;
+    take(early, "early");
     while (writing < MAX_WRITES && waiting.length > 0) void run(waiting.shift()!);
+  }
+
+  /** See UNPIN_SHARE: once a tick, the windows that hold back many written lines' acks, when no early cut did. */
+  function unpin(): void {
+    for (const ch of newestWritten.keys()) if (ch.closed) newestWritten.delete(ch);
+    if (!cutSinceTick && acker.waiting >= cutAt / UNPIN_SHARE) {
+      take(windows.openedBefore((h) => h.deliveryTag < (newestWritten.get(h.channel) ?? 0)), "early");
+    }
+    cutSinceTick = false;
   }
 
   async function run({ window, trigger }: { window: TakenWindow<Held>; trigger: Trigger }): Promise<void> {
@@ -163,6 +187,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       const result = await writer.write(window);
       if (result.kind === "archived") {
         for (const h of window.handles) acker.ack(h);
+        for (const h of window.handles) if (h.deliveryTag > (newestWritten.get(h.channel) ?? 0)) newestWritten.set(h.channel, h.deliveryTag);
         counters.archivedLines += window.count;
         counters.objects[trigger]++;
       } else if (result.kind === "unknown_session") {
@@ -201,6 +226,7 @@ export async function startLogArchiver(options: LogArchiverOptions): Promise<Log
       const held = new Set(windows.all().map((w) => w.sessionId));
       await sessions.refresh(held, Date.now()).catch((err) => log.debug("could not read the sessions of held lines", { error: errorMessage(err) }));
       notYet.clear();
+      unpin();
       pump(true);
       warnings.summarise();
       publish();

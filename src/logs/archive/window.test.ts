@@ -119,6 +119,21 @@ describe("PendingWindows", () => {
     ]);
   });
 
+  test("openedBefore: the windows whose first handle comes before a mark, in the order they were opened", () => {
+    const w = new PendingWindows<number>();
+    w.add(line(2, M), 5);
+    w.add(line(1, M), 7);
+    w.add(line(2, M + 1), 8);
+    w.add(line(3, M), 12);
+    w.add(line(1, M + 60_000), 9);
+    expect(w.openedBefore((h) => h < 10)).toEqual([
+      { sessionId: 2, minuteMs: M },
+      { sessionId: 1, minuteMs: M },
+      { sessionId: 1, minuteMs: M + 60_000 },
+    ]);
+    expect(w.openedBefore(() => false)).toEqual([]);
+  });
+
   test("times outside years 0000-9999 are clamped, not thrown on", () => {
     const w = new PendingWindows<number>();
     w.add(line(1, 9e15), 1);

@@ -156,6 +156,17 @@ export class PendingWindows<H> {
     return out;
   }
 
+  /**
+   * Windows whose first line's handle `isBefore` says came before something
+   * (the archiver: before a line already written), in the order they were
+   * opened: the lines that hold back the acks of those behind them.
+   */
+  openedBefore(isBefore: (firstHandle: H) => boolean): WindowId[] {
+    const out: WindowId[] = [];
+    for (const w of this.#windows.values()) if (isBefore(w.handles[0]!)) out.push(idOf(w));
+    return out;
+  }
+
   /** Removes a window and hands out its lines and handles; undefined when there is no such window (already taken). */
   take(id: WindowId): TakenWindow<H> | undefined {
     const key = keyOf(id.sessionId, id.minuteMs);
