@@ -1,8 +1,8 @@
 /**
  * `bun bench/events-sql.ts` — what the event statements cost PostgreSQL, by
  * group size, on the real schema (migrated as the service migrates it): the
- * backend's CPU (from /proc) per session move (moveSession alone, or
- * moveSessions in groups) and per heartbeat (recordHeartbeats in groups).
+ * backend's CPU (from /proc) per session move (moveSessions, one move a
+ * statement or in groups) and per heartbeat (recordHeartbeats in groups).
  * One connection, statements one after another, so the figure is the
  * database's work alone (docs/performance.md). Not a test: it prints.
  */
@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createDatabase } from "../test/support/services.ts";
 import { createPool } from "../src/db/pool.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { moveSession, moveSessions } from "../src/db/sessions.ts";
+import { moveSessions } from "../src/db/sessions.ts";
 import { recordHeartbeats } from "../src/db/heartbeats.ts";
 import { legalPredecessors, type SessionState } from "../src/events/session-machine.ts";
 const db = await createDatabase("mmexp");
@@ -27,7 +27,7 @@ for (const G of [1, 10, 50, 200]) {
   for (const to of ["starting", "stopping", "stopped"] as const) {
     for (let i = 0; i < N; i += G) {
       const part = ids.slice(i, i + G);
-      if (G === 1) await moveSession(sql, move(part[0]!, to)); else await moveSessions(sql, part.map((id) => move(id, to)));
+      await moveSessions(sql, part.map((id) => move(id, to)));
     }
   }
   console.log(`group ${G}: ${(((cpu() - c0) * 1000) / (3 * N)).toFixed(1)} µs backend CPU a move, ${((performance.now() - t0) * 1000 / (3 * N)).toFixed(0)} µs wall a move`);
