@@ -11,7 +11,8 @@ import { AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import type postgres from "postgres";
 import { wall } from "./archive-load.ts";
 
-export const SERVERS = 200;
+// Hosts in the mix (BENCH_SERVERS): each host's messages are applied in order, one commit after another, so few hosts sending much bind the rate to that chain.
+export const SERVERS = Number(process.env.BENCH_SERVERS ?? 200);
 export const QUEUE = "processor-events"; // QUEUE_NAME's default
 
 /** The mix, as routing key + body, for `count` messages: 85% heartbeats, 12% session transitions, 3% host status. */
