@@ -22,7 +22,7 @@
  *    passes 100 ms (or the service falls well behind), and prints the curve.
  *
  * Environment: BENCH_PHASES (throughput,prefetch1,latency: which to run),
- * BENCH_MESSAGES (60000), BENCH_PREFETCH1_MESSAGES (5000),
+ * BENCH_MESSAGES (60000), BENCH_PREFETCH1_MESSAGES (5000), BENCH_SERVERS (200),
  * BENCH_PROFILE (a directory: the default-settings drain writes a CPU
  * profile there, markdown and .cpuprofile), BENCH_LOG_LEVEL (info),
  * BENCH_ENV (extra settings for the service, "A=1,B=2").
