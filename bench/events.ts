@@ -89,7 +89,7 @@ async function drain(w: World, n: number, who: "service" | "ceiling", env: Recor
   const sessionIds = await seedSessions(w.sql, n);
   await publishBacklog(w.url, mix(n, w.serverIds, sessionIds));
   await queued(w.url, QUEUE, n);
-  const prefetch = env.PREFETCH ?? w.env.PREFETCH ?? "256";
+  const prefetch = env.PREFETCH ?? w.env.PREFETCH ?? "1024";
   // Before the service starts: its few start-up transactions are counted too.
   const commits0 = await commits(w.sql);
   const c = who === "service" ? await service(w, env, [n], flags) : child(import.meta.path, ["--ceiling", w.url, prefetch, String(n)], w.env);
@@ -205,7 +205,7 @@ async function throughputPhase(w: World, n: number): Promise<void> {
   fastRate = fast.rate;
   console.log(
     [
-      `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 256}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
+      `  throughput, a backlog of ${fmt(n)} messages, PREFETCH=${w.env.PREFETCH ?? 1024}: ${fmt(fast.rate)} events/s (${fast.seconds.toFixed(2)} s)`,
       `    ceiling (do-nothing consumer, same queue, prefetch and multiple-acks): ${fmt(ceiling.rate)} events/s; service/ceiling ${((fast.rate / ceiling.rate) * 100).toFixed(0)}%`,
       `    service: ${fast.usPerMessage.toFixed(1)} µs CPU a message, peak RSS ${fast.rssMb.toFixed(0)} MB; ${fast.cpu}`,
       `    ${fast.frames}`,

@@ -84,7 +84,12 @@ export const SETTINGS = {
   // 256: enough unacked messages to keep every pool connection busy through a
   // broker round trip (RabbitMQ advises 100-300 for throughput), small enough
   // that a drain on SIGTERM finishes well within 30 s.
-  prefetch: { env: "PREFETCH", default: "256", help: "unacked event messages in flight (1 = the deployed services' design)", schema: int(1, 65535) },
+  // 1024: the window bounds the rate (a message waits for its group's statement
+  // and commit; a bigger window makes bigger groups, fewer transactions):
+  // bench:events on 2 cores, 256 -> ~10,500 events/s, 1024 -> ~18,000, 2048
+  // no faster and more single acks (docs/performance.md). Its memory cost is
+  // the maxMessageBytes bound below.
+  prefetch: { env: "PREFETCH", default: "1024", help: "unacked event messages in flight (1 = the deployed services' design)", schema: int(1, 65535) },
   maxRetries: { env: "MAX_RETRIES", default: "5", help: "attempts after a message's own transient failure before it is dead-lettered", schema: int(0, 100) },
   // 5 s: a message that overtook its predecessor (another replica, a
   // requeue) is normally followed by it within milliseconds; five seconds
@@ -97,8 +102,9 @@ export const SETTINGS = {
   // message that is ~100 MB of broker memory or disk, bounded.
   dlqMaxMessages: { env: "DLQ_MAX_MESSAGES", default: "100000", help: "when the dead-letter queue holds this many, further dead letters are dropped (counted, logged)", schema: int(1, 100_000_000) },
   // 64 KiB: the largest real message (a heartbeat) is under 200 bytes; with
-  // PREFETCH 256 in flight, 256 × 64 KiB = 16 MiB is the most raw bodies can
-  // pin, well inside the container's memory limit (1 MiB allowed 256 MiB).
+  // PREFETCH 1024 in flight, 1024 × 64 KiB = 64 MiB is the most raw bodies can
+  // pin, inside the container's 384 MiB limit with the rest of the bound
+  // (docs/security.md; 1 MiB would have allowed 1 GiB).
   maxMessageBytes: { env: "MAX_MESSAGE_BYTES", default: "65536", help: "larger event bodies are dead-lettered unparsed", schema: int(64, 128 * 1024 * 1024) },
   logLevel: { env: "LOG_LEVEL", default: "info", help: "debug, info, warn or error", schema: v.pipe(text, v.toLowerCase(), v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error")) },
   healthCheckPort: { env: "HEALTH_CHECK_PORT", default: "8080", help: "HTTP port: health, readiness, Connect/gRPC-Web, viewer", schema: port },
