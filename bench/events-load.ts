@@ -10,14 +10,21 @@ import { createWriteStream } from "node:fs";
 import { AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import type postgres from "postgres";
 import { wall } from "./archive-load.ts";
+import { heartbeatBody, heartbeatKey, hostStatusBody, hostStatusKey, sessionStatusBody, sessionStatusKey, type HostSessionStatus } from "../src/tools/fleet/messages.ts";
 
 // Hosts in the mix (BENCH_SERVERS): each host's messages are applied in order, one commit after another, so few hosts sending much bind the rate to that chain.
 export const SERVERS = Number(process.env.BENCH_SERVERS ?? 200);
 export const QUEUE = "processor-events"; // QUEUE_NAME's default
 
-/** The mix, as routing key + body, for `count` messages: 85% heartbeats, 12% session transitions, 3% host status. */
+/**
+ * The mix, as routing key + body, for `count` messages: 85% heartbeats, 12%
+ * session transitions, 3% host status. Bodies are simulate's (src/tools/fleet/
+ * messages.ts): byte for byte what a real host manager publishes.
+ */
+const STATS = { total: 2, pending: 0, starting: 0, running: 2, stopping: 0, stopped: 0, crashed: 0 };
+
 export function* mix(count: number, serverIds: number[], sessionIds: number[]): Generator<[string, string]> {
-  const steps = ["starting", "running", "stopping", "stopped"];
+  const steps: HostSessionStatus[] = ["starting", "running", "stopping", "stopped"];
   let nextSession = 0;
   let step = 0;
   for (let i = 0; i < count; i++) {
@@ -27,14 +34,14 @@ export function* mix(count: number, serverIds: number[], sessionIds: number[]): 
       // but interleaved with other traffic.
       const id = sessionIds[nextSession]!;
       const status = steps[step]!;
-      yield [`status.session.${id}`, JSON.stringify({ session_id: id, sgc_id: id, status, ...(status === "stopped" ? { exit_code: 0 } : {}) })];
+      yield [sessionStatusKey(id), sessionStatusBody(id, id, status, status === "stopped" ? 0 : undefined)];
       if (++step === 4) (step = 0), nextSession++;
     } else if (r < 15) {
       const id = serverIds[i % serverIds.length]!;
-      yield [`status.host.${id}`, JSON.stringify({ server_id: id, status: "online" })];
+      yield [hostStatusKey(id), hostStatusBody(id, "online")];
     } else {
       const id = serverIds[i % serverIds.length]!;
-      yield [`health.host.${id}`, JSON.stringify({ server_id: id, session_stats: { total: 2, running: 2 } })];
+      yield [heartbeatKey(id), heartbeatBody(id, STATS)];
     }
   }
 }
