@@ -23,3 +23,15 @@ test("--json: one object per line with routing_key, timestamp and the body parse
   expect(JSON.parse(eventJson(raw)).body).toBe("plain");
   expect(eventJson(raw)).not.toContain("\n");
 });
+
+test("a crashed event's log_tail: counted on its line, the lines beneath it, one printed line each", () => {
+  const body = { session_id: 7, sgc_id: 3, status: "crashed", exit_code: 1, log_tail: ["[2026-11-25T13:44:36.000Z] [stdout] saving", "[2026-11-25T13:44:37.000Z] [stderr] panic:\nboom"] };
+  const e = toExternalEvent({ routingKey: "manman.session.crashed", properties: { timestamp: at }, body: bytes(JSON.stringify(body)) }, at);
+  expect(eventLine(e).split("\n")).toEqual([
+    "2026-11-25T13:44:37Z  manman.session.crashed  session_id=7 sgc_id=3 status=crashed exit_code=1 log_tail=<2 lines>",
+    "    | [2026-11-25T13:44:36.000Z] [stdout] saving",
+    "    | [2026-11-25T13:44:37.000Z] [stderr] panic: boom",
+  ]);
+  const empty = toExternalEvent({ routingKey: "manman.session.lost", properties: { timestamp: at }, body: bytes('{"session_id":7,"log_tail":[]}') }, at);
+  expect(eventLine(empty)).toBe("2026-11-25T13:44:37Z  manman.session.lost  session_id=7 log_tail=[]");
+});

@@ -49,16 +49,31 @@ export function eventJson(e: ExternalEvent): string {
   return JSON.stringify({ routing_key: e.routingKey, timestamp: e.timestamp.toISOString(), body: "json" in b ? b.json : b.text });
 }
 
-/** `2026-11-25T13:44:37Z  manman.session.crashed  session_id=7 sgc_id=3 status=crashed exit_code=1` */
+/** A crashed or lost event's last log lines (docs/events.md): strings, printed beneath its line. */
+const isLineList = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((l) => typeof l === "string");
+
+/**
+ * `2026-11-25T13:44:37Z  manman.session.crashed  session_id=7 sgc_id=3 status=crashed exit_code=1`;
+ * a non-empty `log_tail` shows as `log_tail=<n lines>` there and its lines
+ * follow, indented with `| `, so 20 lines of up to 500 bytes stay readable.
+ */
 export function eventLine(e: ExternalEvent): string {
   const b = parsedBody(e.body);
   let fields: string;
+  const below: string[] = [];
   if ("json" in b && b.json !== null && typeof b.json === "object" && !Array.isArray(b.json)) {
     fields = Object.entries(b.json as Record<string, unknown>)
-      .map(([k, v]) => `${k}=${typeof v === "string" && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`)
+      .map(([k, v]) => {
+        if (k === "log_tail" && isLineList(v)) {
+          // One printed line each: a line break inside one would look like another event.
+          for (const l of v) below.push(`    | ${l.replace(/[\r\n]/g, " ")}`);
+          return `${k}=<${v.length} lines>`;
+        }
+        return `${k}=${typeof v === "string" && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`;
+      })
       .join(" ");
   } else fields = "json" in b ? JSON.stringify(b.json) : b.text;
-  return `${e.timestamp.toISOString().replace(/\.\d{3}Z$/, "Z")}  ${e.routingKey}  ${fields}`;
+  return [`${e.timestamp.toISOString().replace(/\.\d{3}Z$/, "Z")}  ${e.routingKey}  ${fields}`, ...below].join("\n");
 }
 
 export interface WatchOptions {
