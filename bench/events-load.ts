@@ -119,6 +119,7 @@ export async function serveChild(): Promise<void> {
     frames.publish++;
     return publish.apply(this, a);
   };
+  const takeTrace = process.env.BENCH_TRACE ? await (await import("./events-trace.ts")).installTrace() : undefined;
   const rounds = (process.env.BENCH_ROUNDS ?? "").split(",").filter(Boolean).map(Number);
   let round = 0;
   let times: number[] = [];
@@ -129,7 +130,7 @@ export async function serveChild(): Promise<void> {
       if (name !== "manman_event_messages_total") return;
       times.push(wall());
       if (round < rounds.length && times.length === rounds[round]) {
-        say({ round: round++, cpu: cpuNowMs(), times, ...frames });
+        say({ round: round++, cpu: cpuNowMs(), times, ...frames, ...(takeTrace ? { trace: takeTrace() } : {}) });
         times = [];
       }
     }
