@@ -201,7 +201,11 @@ async function curve(server: Server, what: "streams" | "rate"): Promise<void> {
       // A step whose broker leg alone is past the target says nothing about
       // the fan-out (a busy broker or machine): noted, and the curve goes on,
       // unless p99 ran away (10×) or lines went missing.
-      if (r.missing > 0 || !(p[1]! <= 10 * P99_TARGET_MS)) break;
+      if (r.missing > 0 || !(p[1]! <= 10 * P99_TARGET_MS)) {
+        // Said, not silent: a curve that ends early must say why.
+        console.log(`  stopped: ${r.missing > 0 ? "messages went missing" : `p99 past ${10 * P99_TARGET_MS} ms`}\n  ${r.summary.replace("\n", "\n  ")}`);
+        break;
+      }
       if (p[1]! > P99_TARGET_MS) {
         if (!(r.broker.p99 > P99_TARGET_MS)) break;
         console.log(`  (the broker leg alone, publish → a do-nothing consumer, is past ${P99_TARGET_MS} ms: the broker or the machine, not the fan-out; going on)`);
