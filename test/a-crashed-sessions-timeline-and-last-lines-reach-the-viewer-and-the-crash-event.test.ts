@@ -8,13 +8,14 @@
  * timeline above the log, each entry jumping the log to its moment.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { SessionTimeline } from "../src/gen/manman/processor/v1/session_timeline_pb.ts";
 import { BrokerPeer, insertSession, startProcessor, testWorld, waitFor, type RunningProcessor } from "./support/processor.ts";
 import { backdateUpdatedAt } from "./support/manmanv2-schema.ts";
+import { codeOf } from "./support/rpc-status.ts";
 
 // A browser and a busy 2-core machine: a minute per step.
 setDefaultTimeout(60_000);
@@ -78,8 +79,6 @@ function client(protocol: "connect" | "grpc-web" | "grpc", token = true) {
         : createGrpcTransport({ baseUrl, interceptors });
   return createClient(SessionTimeline, transport);
 }
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e) => ConnectError.from(e).code);
-
 let crashed: number;
 let startedAt: number;
 

@@ -11,12 +11,13 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { networkInterfaces } from "node:os";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { LogHistory, ReadDirection } from "../src/gen/manman/processor/v1/log_history_pb.ts";
 import { SessionViewer } from "../src/gen/manman/processor/v1/sessions_pb.ts";
 import { startProcessor, testWorld, type RunningProcessor } from "./support/processor.ts";
+import { codeOf } from "./support/rpc-status.ts";
 
 setDefaultTimeout(60_000);
 
@@ -62,15 +63,6 @@ describe("METRICS_PORT", () => {
     expect((await fetch(plain.url("/status"))).status).toBe(200);
   });
 });
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 const viewerAt = (base: string) => createClient(SessionViewer, createConnectTransport({ baseUrl: base }));
 const historyAt = (base: string, grpc = false) =>

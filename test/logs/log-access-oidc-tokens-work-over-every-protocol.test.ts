@@ -7,10 +7,11 @@
  * start and said so in the log.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createVhost, waitFor, type TestVhost } from "../support/services.ts";
 import { mint, newKey, startIssuer, type IssuerKey, type TestIssuer } from "../support/oidc-issuer.ts";
 import { hostManager, PROTOCOLS, startLogStack, take, type HostManager, type LogStack } from "./support.ts";
+import { codeOf } from "../support/rpc-status.ts";
 
 setDefaultTimeout(60_000);
 
@@ -41,15 +42,6 @@ afterAll(async () => {
   await vhost?.remove();
   await issuer?.stop();
 });
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 describe.each(PROTOCOLS)("over %s", (protocol) => {
   test("the issuer's token streams; so does the static one", async () => {

@@ -7,9 +7,10 @@
  * and says so at start. (That one also echoes lines: DEBUG_LOG_OUTPUT.)
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createVhost, waitFor, type TestVhost } from "../support/services.ts";
 import { hostManager, PROTOCOLS, startLogStack, take, type HostManager, type LogStack } from "./support.ts";
+import { codeOf } from "../support/rpc-status.ts";
 
 // Real broker on a possibly busy 2-core machine: generous, but not hiding hangs.
 setDefaultTimeout(60_000);
@@ -37,15 +38,6 @@ afterAll(async () => {
   await withCors?.stop();
   await vhost?.remove();
 });
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 describe.each(PROTOCOLS)("over %s", (protocol) => {
   test("no token: UNAUTHENTICATED", async () => {
