@@ -15,12 +15,11 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { EVENT_BINDINGS, eventQueueArguments, INTERNAL_EXCHANGE } from "../src/amqp/topology.ts";
 import { SETTINGS } from "../src/config.ts";
 import { LogProcessor, type LogMessage } from "../src/gen/manman/v1/log_processor_pb.ts";
 import { SERVER_INSTANCE_HEADER } from "../src/logs/server-instance.ts";
 import { createSessions, inconsistentSessions, LIFECYCLE, sessionMessage, waitAllAnnounced, waitAllStopped } from "./support/faults.ts";
-import { BrokerPeer, insertServer, startProcessor, testWorld, waitFor } from "./support/processor.ts";
+import { BrokerPeer, declareEventQueue, insertServer, startProcessor, testWorld, waitFor } from "./support/processor.ts";
 import { activeOf, failoverFrom, heartbeats, settled, startReplica, stopReplica, watchSessionMoves, type Replica } from "./support/replicas.ts";
 
 const SESSIONS = 300;
@@ -40,12 +39,7 @@ beforeAll(async () => {
   world = await testWorld("replicas");
   peer = await BrokerPeer.connect(world.vhost.url); // declares the exchanges
   // The queue exists before any replica (as on a live broker), and the tables.
-  const admin = new AMQPClient(world.vhost.url);
-  await admin.connect();
-  const ch = await admin.channel();
-  await ch.queueDeclare("processor-events", { durable: true }, eventQueueArguments({ queueName: "processor-events", queueType: "classic", externalExchange: "external" }));
-  for (const key of EVENT_BINDINGS) await ch.queueBind("processor-events", INTERNAL_EXCHANGE, key);
-  await admin.close();
+  await declareEventQueue(world.vhost.url);
   await (await startProcessor(world.vhost, world.db, { LOG_LEVEL: "warn" })).stop();
   logPublisher = new AMQPClient(world.vhost.url);
   await logPublisher.connect();

@@ -9,6 +9,7 @@ import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { EVENT_BINDINGS, eventQueueArguments, INTERNAL_EXCHANGE } from "../../src/amqp/topology.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { startService, type Service } from "../../src/service.ts";
@@ -129,6 +130,20 @@ function received(m: AMQPMessage): Received {
   const headers = (m.properties.headers ?? {}) as Record<string, unknown>;
   const original = headers["x-original-routing-key"];
   return { routingKey: typeof original === "string" ? original : m.routingKey, body: m.bodyString() ?? "", headers };
+}
+
+/**
+ * The event queue, declared and bound as the processor declares it, before
+ * any processor runs (as on a live broker), so messages can be queued for a
+ * process not started yet.
+ */
+export async function declareEventQueue(vhostUrl: string): Promise<void> {
+  const admin = new AMQPClient(vhostUrl);
+  await admin.connect();
+  const ch = await admin.channel();
+  await ch.queueDeclare("processor-events", { durable: true }, eventQueueArguments({ queueName: "processor-events", queueType: "classic", externalExchange: "external" }));
+  for (const key of EVENT_BINDINGS) await ch.queueBind("processor-events", INTERNAL_EXCHANGE, key);
+  await admin.close();
 }
 
 export async function insertServer(sql: postgres.Sql, name: string, status = "offline"): Promise<number> {
