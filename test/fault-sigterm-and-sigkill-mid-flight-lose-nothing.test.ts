@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { AMQPClient } from "@cloudamqp/amqp-client";
-import { EVENT_BINDINGS, eventQueueArguments, INTERNAL_EXCHANGE } from "../src/amqp/topology.ts";
-import { BrokerPeer, insertSession, startProcessor, testWorld, waitFor } from "./support/processor.ts";
+import { BrokerPeer, declareEventQueue, insertSession, startProcessor, testWorld, waitFor } from "./support/processor.ts";
 import { spawnService, type ServiceProcess } from "./support/subprocess.ts";
 import { BROKER_HOST, BROKER_PORT } from "./support/services.ts";
 import { TcpProxy } from "./support/tcp-proxy.ts";
@@ -15,12 +13,7 @@ beforeAll(async () => {
   peer = await BrokerPeer.connect(world.vhost.url);
   // The event queue exists before any processor runs (as on a live broker),
   // so every transition can be queued before the process under test starts.
-  const admin = new AMQPClient(world.vhost.url);
-  await admin.connect();
-  const ch = await admin.channel();
-  await ch.queueDeclare("processor-events", { durable: true }, eventQueueArguments({ queueName: "processor-events", queueType: "classic", externalExchange: "external" }));
-  for (const key of EVENT_BINDINGS) await ch.queueBind("processor-events", INTERNAL_EXCHANGE, key);
-  await admin.close();
+  await declareEventQueue(world.vhost.url);
   // And so do the tables (the first processor run migrates them).
   const migrated = await startProcessor(world.vhost, world.db, { LOG_LEVEL: "warn" });
   await migrated.stop();
@@ -128,6 +121,9 @@ test("killed between the commit and the publish: the restarted process's outbox 
     const next = await startProcessor(world.vhost, world.db, { LOG_LEVEL: "info" });
     try {
       await waitFor(() => peer.events("manman.session.running").some((e) => (e.body as { session_id: number }).session_id === id), 30_000, "announced by the relay");
+      // The relay says so after its confirm and its delete, so the event can
+      // reach the peer a few milliseconds before the line is written.
+      await waitFor(() => linesWith(next.logs, "announced events left behind by an earlier failure").length > 0, 10_000, "the relay's line");
       expect(linesWith(next.logs, "announced events left behind by an earlier failure").length).toBeGreaterThan(0);
       // The message itself was redelivered and found the change made.
       expect(linesWith(next.logs, "accepted unchanged").some((l) => l.session_id === id)).toBe(true);
