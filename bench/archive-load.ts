@@ -134,7 +134,7 @@ export async function ceilingConsumer(url: string, n: number, prefetch: number):
   await declareCeilingQueue(ch);
   // As amqp/log-queue.ts declares the live queue (LOG_QUEUE_MAX_LENGTH, LOG_BUFFER_TTL defaults).
   const live = await ch.queueDeclare("", { exclusive: true, autoDelete: true }, { "x-max-length": 100_000, "x-overflow": "drop-head", "x-message-ttl": 180_000 });
-  await ch.queueBind(live.name, "manman", "ceiling.session.*"); // as log-queue.ts binds logs.session.*
+  await ch.queueBind(live.name, "manman", "ceiling.session.#"); // as log-queue.ts binds logs.session.#
   await ch.basicConsume(live.name, { noAck: true }, () => {});
   const archive = await client.channel();
   await archive.basicQos(prefetch);
