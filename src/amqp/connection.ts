@@ -24,6 +24,17 @@
  * interval, while RabbitMQ sends a heartbeat only after a whole interval
  * without other traffic, so on a healthy link silences of almost one interval
  * are normal: the client side waits two (`heartbeatTimeoutMs`).
+ *
+ * amqp-client sends a heartbeat only in answer to one of the broker's, and
+ * RabbitMQ sends one only when it has sent nothing else for a while. While
+ * deliveries flow without such a pause, neither side heartbeats, and a
+ * connection that only consumes without acks (the log queue) sends the
+ * broker nothing at all: RabbitMQ closed it "missed
+ * heartbeats from client" three intervals (45 s) after the lines started,
+ * every 45 s, and the lines published until the exclusive log queue was
+ * declared again (~0.5 s) were lost (docs/logs.md, Benchmark). So the
+ * client also sends its own, every half interval (`keepSendingHeartbeats`);
+ * a frozen process sends none, so the role connection's failover is as it was.
  */
 import { AMQPSession, type AMQPTlsOptions } from "@cloudamqp/amqp-client";
 import type { Logger } from "../log.ts";
@@ -31,7 +42,7 @@ import type { Metrics } from "../metrics.ts";
 import { backoff, sleep } from "../util/time.ts";
 import { certificateHint, type BrokerTlsOptions } from "./tls.ts";
 import { errorMessage } from "../util/errors.ts";
-import { setIdleTimeout } from "./private-api.ts";
+import { sendHeartbeat, sessionStopped, setIdleTimeout } from "./private-api.ts";
 
 export type BrokerSession = AMQPSession;
 
@@ -77,6 +88,7 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
     metrics?.set(UP, UP_HELP, 1);
   };
   let lastLog = 0;
+  let heartbeats: ReturnType<typeof setInterval> | undefined;
   if (options.tls?.rejectUnauthorized === false) {
     if (!options.label) log.warn("RABBITMQ_SSL_VERIFY=false: the broker's TLS certificate is not checked (development only)");
   }
@@ -96,6 +108,7 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
         tlsOptions: options.tls as AMQPTlsOptions | undefined,
         onconnect: (s) => {
           setIdleTimeout(s, idleTimeoutMs);
+          heartbeats ??= keepSendingHeartbeats(s, heartbeat);
           if (lostAt > 0) log.info(`${what} connection restored`, { down_ms: Date.now() - lostAt });
           lostAt = 0;
           markUp();
@@ -142,4 +155,19 @@ export async function connectBroker(options: BrokerOptions): Promise<BrokerSessi
 function quietAmqpLogger(log: Logger): Pick<Console, "debug" | "info" | "warn" | "error"> {
   const debug = (...a: unknown[]) => log.debug(String(a[0]), ...a.slice(1));
   return { debug, info: debug, warn: debug, error: debug };
+}
+
+/**
+ * Sends a heartbeat every half interval while the session is connected
+ * (8 bytes each), until it is stopped; never keeps the process alive.
+ */
+function keepSendingHeartbeats(session: BrokerSession, heartbeatSeconds: number): ReturnType<typeof setInterval> | undefined {
+  if (heartbeatSeconds <= 0) return undefined;
+  const timer = setInterval(() => {
+    if (sessionStopped(session)) return clearInterval(timer);
+    // Between connections there is no socket: the next connect picks up.
+    if (!session.closed) sendHeartbeat(session).catch(() => {});
+  }, (heartbeatSeconds * 1000) / 2);
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }

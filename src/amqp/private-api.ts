@@ -11,7 +11,9 @@
  *   ingest) or a tool that wants a channel to itself (cutover).
  *
  * - the client's socket, whose idle timeout amqp-client sets to exactly one
- *   heartbeat interval (too tight: see connection.ts).
+ *   heartbeat interval (too tight: see connection.ts);
+ * - the client's `send` and the session's `stopped`, for the heartbeats
+ *   amqp-client does not send on its own (connection.ts).
  *
  * If an upgrade of amqp-client renames them, this file is what breaks.
  */
@@ -28,6 +30,7 @@ interface SessionInternals {
 
 interface ClientInternals {
   socket?: { setTimeout(ms: number): unknown };
+  send(bytes: Uint8Array): Promise<void>;
 }
 
 function internals(session: BrokerSession): SessionInternals {
@@ -50,4 +53,17 @@ export function openOwnChannel(session: BrokerSession): Promise<AMQPChannel> {
 /** Sets the idle time after which the client drops its connection (its heartbeat timeout); after each connect. */
 export function setIdleTimeout(session: BrokerSession, ms: number): void {
   (session as unknown as { client: ClientInternals }).client.socket?.setTimeout(ms);
+}
+
+// An AMQP 0-9-1 heartbeat frame: type 8, channel 0, empty payload, frame end 0xCE.
+const HEARTBEAT_FRAME = new Uint8Array([8, 0, 0, 0, 0, 0, 0, 0xce]);
+
+/** Writes one heartbeat frame on the current connection; rejects when there is none. */
+export function sendHeartbeat(session: BrokerSession): Promise<void> {
+  return (session as unknown as { client: ClientInternals }).client.send(HEARTBEAT_FRAME);
+}
+
+/** True once `stop()` was called: the session will not reconnect. */
+export function sessionStopped(session: BrokerSession): boolean {
+  return (session as unknown as { stopped: boolean }).stopped;
 }
