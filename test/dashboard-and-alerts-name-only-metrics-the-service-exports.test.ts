@@ -54,6 +54,7 @@ const RARE: Record<string, string> = {
   manman_unhandled_errors_total: "a rejection nobody handled",
   manman_log_streams_ended_total: "a log stream that ended",
   manman_log_streams_refused_total: "a log stream past LOG_STREAMS_MAX or LOG_STREAMS_PER_CLIENT_MAX",
+  manman_log_queue_full_total: "a log queue at LOG_QUEUE_MAX_LENGTH (a replica far behind its lines)",
   manman_log_archive_consumer_reattached_total: "a lost archive consumer",
   manman_log_history_objects_skipped_total: "a history read of a bad object",
   manman_backups_scheduled_total: "a due backup (needs S3)",

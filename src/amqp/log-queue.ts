@@ -17,7 +17,9 @@
  * after LOG_BUFFER_TTL, because a line nobody has streamed by then would be
  * out of the buffer anyway. It is consumed without acknowledgements: log
  * lines are loss-tolerant (CONTRACT §1), and the broker keeps what TCP
- * cannot take in the bounded queue.
+ * cannot take in the bounded queue. The broker drops the oldest without a
+ * word, so `depth()` reads how full it is (the ingest's tick publishes it,
+ * and says when it is full: log-pipeline/ingest-metrics.ts).
  *
  * amqp-client recovers consumers but not topology (amqp-client.js#249), and
  * an exclusive queue dies with its connection: `reattach()` declares
@@ -27,7 +29,7 @@
 import { hostname } from "node:os";
 import type { AMQPChannel, AMQPMessage } from "@cloudamqp/amqp-client";
 import type { BrokerSession } from "./connection.ts";
-import { openOwnChannel } from "./private-api.ts";
+import { openOwnChannel, withOpsChannel } from "./private-api.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -53,6 +55,8 @@ export interface LogQueue {
   attached(): boolean;
   /** Declares, binds and consumes again unless attached; one attempt at a time. Never throws. */
   reattach(): Promise<void>;
+  /** Lines the broker holds for this process, not yet sent to it; undefined when not attached or not answered. Never throws. */
+  depth(): Promise<number | undefined>;
   /** Waits for an attempt in progress, then closes the channel (cancelling the consumer). */
   close(): Promise<void>;
 }
@@ -112,6 +116,17 @@ export function logQueue(options: LogQueueOptions, name: string = logQueueName()
     return attaching;
   }
 
+  async function depth(): Promise<number | undefined> {
+    if (!attached()) return undefined;
+    try {
+      // Passive, on the shared ops channel: a queue gone meanwhile closes
+      // that channel (reopened on next use), never the consumer's.
+      return (await withOpsChannel(session, (ch) => ch.queueDeclare(name, { passive: true }))).messageCount;
+    } catch {
+      return undefined;
+    }
+  }
+
   async function close(): Promise<void> {
     await attaching;
     const ch = channel;
@@ -119,5 +134,5 @@ export function logQueue(options: LogQueueOptions, name: string = logQueueName()
     if (ch && !ch.closed) await ch.close().catch(() => {});
   }
 
-  return { name, attached, reattach, close };
+  return { name, attached, reattach, depth, close };
 }

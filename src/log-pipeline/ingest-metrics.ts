@@ -2,6 +2,7 @@
  * The ingest's figures on /metrics, published once a second: the counts
  * since the last time, and gauges read from the hub and the queue.
  */
+import type { Logger } from "../log.ts";
 import type { LogHubStats } from "../logs/hub.ts";
 import type { Metrics } from "../metrics.ts";
 import type { IntakeCounts } from "./line-intake.ts";
@@ -19,4 +20,39 @@ export function publishIngestMetrics(metrics: Metrics, counts: IntakeCounts, hub
   metrics.set("manman_log_streams_waiting", "log streams waiting for the first line of a session with no buffer", hub.waiting);
   metrics.set("manman_log_streams_open", "session log streams open now", hub.subscribers);
   metrics.set("manman_log_ingest_attached", "1 while this process consumes its log queue", attached ? 1 : 0);
+}
+
+// One warn line a minute while the queue stays full, as for dead letters.
+const FULL_WARN_EVERY_MS = 60_000;
+
+/**
+ * This process's log queue as the broker last reported it (read once a
+ * second): the lines it holds, and whether it is full. Full, the broker drops
+ * the oldest line for every new one (x-overflow drop-head) and tells nobody,
+ * so each check that finds it full is counted, and said at warn once a
+ * minute while it lasts.
+ */
+export class QueueDepthWatch {
+  private lastWarnAt = -Infinity;
+  private fullSinceWarn = 0;
+
+  constructor(
+    private readonly maxLength: number,
+    private readonly log: Logger,
+  ) {}
+
+  observe(metrics: Metrics | undefined, depth: number | undefined, now: number): void {
+    if (depth === undefined) return;
+    metrics?.set("manman_log_queue_lines", "log lines the broker holds for this process, not yet sent to it (LOG_QUEUE_MAX_LENGTH at most)", depth);
+    if (depth < this.maxLength) return;
+    metrics?.inc("manman_log_queue_full_total", "once-a-second checks that found this process's log queue holding LOG_QUEUE_MAX_LENGTH lines: the broker was dropping its oldest lines");
+    this.fullSinceWarn++;
+    if (now - this.lastWarnAt < FULL_WARN_EVERY_MS) return;
+    this.log.warn("the broker holds LOG_QUEUE_MAX_LENGTH log lines for this process and drops the oldest for each new one: this process is not keeping up with the lines", {
+      queue_lines: depth,
+      full_checks: this.fullSinceWarn,
+    });
+    this.lastWarnAt = now;
+    this.fullSinceWarn = 0;
+  }
 }

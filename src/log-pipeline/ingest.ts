@@ -17,7 +17,7 @@ import type { LogHub } from "../logs/hub.ts";
 import type { LogLine } from "../logs/line.ts";
 import type { Metrics } from "../metrics.ts";
 import { aborted } from "../util/abort.ts";
-import { publishIngestMetrics } from "./ingest-metrics.ts";
+import { publishIngestMetrics, QueueDepthWatch } from "./ingest-metrics.ts";
 import { LineIntake, MalformedWarnings, maxLogBodyBytes } from "./line-intake.ts";
 
 export interface LogIngestOptions {
@@ -69,12 +69,25 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
     if (metrics) publishIngestMetrics(metrics, intake.takeCounts(), hub.stats(), queue.attached());
   };
 
+  const depthWatch = new QueueDepthWatch(config.logQueueMaxLength, log);
+  let readingDepth = false;
+  const readDepth = () => {
+    // One read at a time: a reply late behind a backlog of lines is not asked again.
+    if (readingDepth) return;
+    readingDepth = true;
+    void queue
+      .depth()
+      .then((depth) => depthWatch.observe(metrics, depth, Date.now()))
+      .finally(() => (readingDepth = false));
+  };
+
   let ticks = 0;
   const timer = setInterval(() => {
     if (++ticks % SWEEP_EVERY_TICKS === 0) hub.sweep();
     warnings.summarise();
     flush();
     if (!queue.attached()) void queue.reattach();
+    else readDepth();
   }, TICK_MS);
 
   await queue.reattach();
