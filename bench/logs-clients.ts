@@ -14,9 +14,14 @@
  *
  * Each line's message is its publish time (ms since the epoch, fractional);
  * the arrival time minus it goes into a histogram of 0.1 ms buckets. On
- * stdin: `report` prints {open, delivered, ended, hist: [[bucket, n]...]}
- * and starts a new histogram; `stop` exits. Prints {open} once every stream
- * has its response headers.
+ * stdin: `report` prints {open, delivered, ended, endedBy, perStream, hist:
+ * [[bucket, n]...]} and starts a new histogram; `mark` starts the per-stream
+ * counts afresh (the parent marks the start of a delivery phase); `stop`
+ * exits. Prints {open} once every stream has its response headers.
+ *
+ * Why a stream ended is kept, so that missing messages can be told apart:
+ * a gRPC status the server sent (RESOURCE_EXHAUSTED = it fell behind, by
+ * design), a reset stream, or the connection going (`connection: …`).
  */
 import { connect as h2connect, type ClientHttp2Session } from "node:http2";
 import { createInterface } from "node:readline";
@@ -31,13 +36,20 @@ export interface Clients {
   /** Resolves once every stream has its response headers. */
   readonly opened: Promise<void>;
   report(): Promise<Report>;
+  /** Starts the per-stream counts afresh. */
+  mark(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface Report {
   open: number;
   delivered: number;
+  /** Streams ended so far (since the start, not the report). */
   ended: number;
+  /** Why they ended: `grpc-status 8 (…message…)`, `rst <code>`, `connection: <error>`, … → streams. */
+  endedBy: Record<string, number>;
+  /** Since the last `mark`: messages a stream got → how many streams got that many. */
+  perStream: [number, number][];
   hist: [number, number][];
 }
 
@@ -72,6 +84,10 @@ export function spawnClients(protocol: "grpc" | "connect", port: number, count: 
       await proc.stdin.flush();
       return JSON.parse(await reply) as Report;
     },
+    async mark() {
+      proc.stdin.write("mark\n");
+      await proc.stdin.flush();
+    },
     async stop() {
       proc.stdin.write("stop\n");
       await proc.stdin.flush();
@@ -104,30 +120,50 @@ async function child(): Promise<void> {
   let delivered = 0;
   let open = 0;
   let ended = 0;
-  const onMessage = (published: number) => {
+  const endedBy: Record<string, number> = {};
+  let perStream = new Uint32Array(count);
+  const onMessage = (stream: number, published: number) => {
     const b = Math.min(BUCKETS - 1, Math.max(0, Math.round((now() - published) * 10)));
     hist[b]++;
     delivered++;
+    perStream[stream]++;
   };
   const onOpen = () => ++open === count && process.stdout.write(JSON.stringify({ open }) + "\n");
-  const onEnd = () => void ended++;
+  const onEnd = (why: string) => {
+    ended++;
+    endedBy[why] = (endedBy[why] ?? 0) + 1;
+  };
   const connections: ClientHttp2Session[] = [];
+  const connectionErrors = new Map<ClientHttp2Session, string>();
   for (let i = 0; i < count; i++) {
     const session = first + ((offset + i) % sessions);
     if (protocol === "grpc") {
-      if (i % STREAMS_PER_CONNECTION === 0) connections.push(h2connect(`http://127.0.0.1:${port}`));
-      grpcStream(connections[connections.length - 1]!, session, onOpen, onMessage, onEnd);
+      if (i % STREAMS_PER_CONNECTION === 0) {
+        const c = h2connect(`http://127.0.0.1:${port}`);
+        // Once per connection (not per stream: 100 listeners), so a stream closed with it can say why.
+        c.once("error", (err: Error) => connectionErrors.set(c, `connection: ${err.message.slice(0, 60)}`));
+        c.once("goaway", (code: number) => connectionErrors.has(c) || connectionErrors.set(c, `connection: GOAWAY ${code}`));
+        connections.push(c);
+      }
+      const c = connections[connections.length - 1]!;
+      grpcStream(c, session, onOpen, (p) => onMessage(i, p), (why) => onEnd(why ?? connectionErrors.get(c) ?? (c.destroyed || c.closed ? "connection closed" : "stream closed")));
     } else {
-      void connectStream(port, session, onOpen, onMessage).finally(onEnd);
+      void connectStream(port, session, onOpen, (p) => onMessage(i, p)).then(onEnd);
     }
     // Let the server take each batch of requests in before the next.
     if (i % 200 === 199) await Bun.sleep(20);
   }
   for await (const line of createInterface({ input: process.stdin })) {
     if (line === "stop") process.exit(0);
+    if (line === "mark") {
+      perStream = new Uint32Array(count);
+      continue;
+    }
     const out: [number, number][] = [];
     for (let b = 0; b < BUCKETS; b++) if (hist[b]) out.push([b, hist[b]!]);
-    process.stdout.write(JSON.stringify({ open, delivered, ended, hist: out } satisfies Report) + "\n");
+    const counts = new Map<number, number>();
+    for (const n of perStream) counts.set(n, (counts.get(n) ?? 0) + 1);
+    process.stdout.write(JSON.stringify({ open, delivered, ended, endedBy, perStream: [...counts], hist: out } satisfies Report) + "\n");
     hist = new Uint32Array(BUCKETS);
     delivered = 0;
   }
@@ -202,16 +238,20 @@ function field4(msg: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-function grpcStream(session: ClientHttp2Session, sessionId: number, onOpen: () => void, onMessage: (p: number) => void, onEnd: () => void): void {
+/** `onEnd` gets the stream's status or reset code, or undefined when it closed with its connection. */
+function grpcStream(session: ClientHttp2Session, sessionId: number, onOpen: () => void, onMessage: (p: number) => void, onEnd: (why: string | undefined) => void): void {
   const req = session.request({ ":method": "POST", ":path": "/manman.v1.LogProcessor/StreamSessionLogs", "content-type": "application/grpc", te: "trailers" });
   req.end(requestFrame(sessionId));
   req.once("response", onOpen);
   req.on("data", envelopeReader(onMessage));
-  req.once("close", onEnd);
-  req.on("error", () => {});
+  let why: string | undefined;
+  req.once("trailers", (t) => (why = `grpc-status ${String(t["grpc-status"])}${t["grpc-message"] ? ` (${decodeURIComponent(String(t["grpc-message"])).slice(0, 60)})` : ""}`));
+  req.on("error", (err: Error) => (why ??= `error: ${err.message.slice(0, 60)}`));
+  req.once("close", () => onEnd(why ?? (session.destroyed || session.closed ? undefined : `rst ${req.rstCode}`)));
 }
 
-async function connectStream(port: number, sessionId: number, onOpen: () => void, onMessage: (p: number) => void): Promise<void> {
+/** Resolves with why the stream ended. */
+async function connectStream(port: number, sessionId: number, onOpen: () => void, onMessage: (p: number) => void): Promise<string> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/manman.v1.LogProcessor/StreamSessionLogs`, {
       method: "POST",
@@ -222,7 +262,8 @@ async function connectStream(port: number, sessionId: number, onOpen: () => void
     const read = envelopeReader(onMessage);
     const reader = res.body!.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) read(r.value);
-  } catch {
-    // the stream ended with the phase
+    return "ended";
+  } catch (err) {
+    return `error: ${(err as Error).message.slice(0, 60)}`;
   }
 }

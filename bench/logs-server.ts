@@ -15,7 +15,8 @@ import { readFileSync } from "node:fs";
 export interface Server {
   readonly proc: ChildProcess;
   readonly ports: { http: number; grpc: number };
-  stats(): Promise<{ ingested: number; subscribers: number; lines: number; bytes: number }>;
+  /** `ended`: streams the service ended, by reason; `disconnects`, `queueFull`: its broker connection lost, its log queue found full (all since the start). */
+  stats(): Promise<{ ingested: number; subscribers: number; lines: number; bytes: number; pinnedBytes: number; ended: Record<string, number>; disconnects: number; queueFull: number }>;
   gc(): Promise<void>;
   /** Subscribes in the service to sessions first..first+count-1, timing publish → hub. */
   watch(first: number, count: number): Promise<void>;
@@ -75,22 +76,40 @@ async function serve(amqpUrl: string): Promise<void> {
   const { loadConfig } = await import("../src/config.ts");
   const { connectBroker } = await import("../src/amqp/connection.ts");
   const { createHttpApp } = await import("../src/http/app.ts");
-  const { silentLogger } = await import("../src/log.ts");
+  const { createLogger, silentLogger } = await import("../src/log.ts");
   const { Metrics } = await import("../src/metrics.ts");
   const { startLogService } = await import("../src/log-pipeline/log-service.ts");
   const { createLogAccess } = await import("../src/log-pipeline/log-access.ts");
   const { currentRuntime } = await import("../src/runtime/index.ts");
+  // BENCH_SERVER_LOG=info|warn|…: the service's own log lines on stderr (why streams ended, connections closed).
+  const level = process.env.BENCH_SERVER_LOG as "debug" | "info" | "warn" | "error" | undefined;
+  const logger = level ? createLogger({ level, write: (l) => process.stderr.write(l) }) : silentLogger;
+  const metrics = new Metrics();
   const loaded = loadConfig({ ...process.env, RABBITMQ_URL: amqpUrl, HEALTH_CHECK_PORT: "0", GRPC_PORT: "0", LOG_ACCESS_TOKEN: "" });
   if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
   const config = loaded.config;
   const controller = new AbortController();
   let reattach = async () => {};
-  const session = await connectBroker({ url: amqpUrl, logger: silentLogger, signal: controller.signal, onConnect: () => reattach() });
+  const session = await connectBroker({ url: amqpUrl, logger, metrics, signal: controller.signal, onConnect: () => reattach() });
   const app = createHttpApp([]);
-  const access = createLogAccess(config, silentLogger);
-  const logs = await startLogService({ config, session, app, logger: silentLogger, metrics: new Metrics(), signal: controller.signal, access });
+  const access = createLogAccess(config, logger);
+  const logs = await startLogService({ config, session, app, logger, metrics, signal: controller.signal, access });
   reattach = logs.ingest.reattach;
-  app.get("/bench", (c) => c.json({ ingested: logs.ingest.ingested(), ...logs.hub.stats() }));
+  // Streams the service ended, by the reason it counted (manman_log_streams_ended_total), since the start.
+  const ended = () => {
+    const out: Record<string, number> = {};
+    for (const m of metrics.render().matchAll(/^manman_log_streams_ended_total\{reason="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+    return out;
+  };
+  app.get("/bench", (c) =>
+    c.json({
+      ingested: logs.ingest.ingested(),
+      ...logs.hub.stats(),
+      ended: ended(),
+      disconnects: metrics.total("manman_broker_disconnects_total"),
+      queueFull: metrics.total("manman_log_queue_full_total"),
+    }),
+  );
   // Publish → the line is in the hub (the broker leg plus this process.s own lag),
   // read by one in-process subscriber per watched session (no network).
   let hubLatencies: number[] = [];

@@ -39,10 +39,16 @@
  * one proxy do (docs/security.md, Behind a proxy).
  * BENCH_PROFILE=<dir>: the service writes its CPU profile (markdown) there.
  * BENCH_CLIENT_PROCS (2): child processes the gRPC streams are spread over.
+ * BENCH_SERVER_LOG=info (or warn, debug): the service's own log on stderr.
+ *
+ * Missing messages are said with where they went (lossReport): lines the
+ * service never took from its queue, streams it ended and why, streams the
+ * clients saw end and with which status, streams short of lines though open.
  */
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { brokerCeiling, brokerWatcher, type BrokerWatcher } from "./logs-broker.ts";
 import { percentiles, spawnClients, type Clients } from "./logs-clients.ts";
+import { lossReport } from "./logs-loss.ts";
 import { startServer, type Server } from "./logs-server.ts";
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -207,7 +213,10 @@ async function curve(server: Server, what: "streams" | "rate"): Promise<void> {
         break;
       }
       if (p[1]! > P99_TARGET_MS) {
-        if (!(r.broker.p99 > P99_TARGET_MS)) break;
+        if (!(r.broker.p99 > P99_TARGET_MS)) {
+          console.log(`  stopped: p99 past the ${P99_TARGET_MS} ms target`);
+          break;
+        }
         console.log(`  (the broker leg alone, publish → a do-nothing consumer, is past ${P99_TARGET_MS} ms: the broker or the machine, not the fan-out; going on)`);
       }
       if (what === "streams" && (streams *= 2) > most) break;
@@ -228,6 +237,8 @@ async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect
   while ((await Promise.all(all.map((c) => c.report()))).some((r) => r.delivered > 0));
   await server.hubLatency();
   watcher!.take();
+  await Promise.all(all.map((c) => c.mark()));
+  const before = await server.stats();
   const [serverCpu0, wall0] = [server.cpuMs(), performance.now()];
   const clientCpu0 = all.map((c) => server.cpuMsOf(c.pid));
   let peakRss = server.rss();
@@ -266,14 +277,16 @@ async function deliveryPhase(server: Server, clients: { grpc: Clients[]; connect
   const missing = expected - delivered;
   const hub = await server.hubLatency();
   const broker = watcher!.take();
-  const ended = reports.reduce((s, r) => s + r.ended, 0);
+  const after = await server.stats();
+  const lost = lossReport(reports, total, SESSIONS, before, after, hub.n);
   // CPU per message: the figure least moved by whatever else runs on the machine.
   const usPerMessage = (serverCpuMs * 1000) / Math.max(1, delivered);
   const summary =
     `broker leg (publish → a do-nothing consumer in the bench process): p50 ${broker.p50.toFixed(1)} ms, p99 ${broker.p99.toFixed(1)} ms; ` +
     `publish → the service's hub (broker leg + the service's own lag, no client): p50 ${hub.p50.toFixed(1)} ms, p99 ${hub.p99.toFixed(1)} ms; ` +
     `service event loop: ${hub.stalls} stalls over 20 ms (${hub.busy} busy, ${hub.gc} with a GC in them, the rest waiting for a core), the worst ${hub.worstStall.toFixed(0)} ms\n` +
-    `${fmt(total)} lines at ${fmt(published)}/s over ${SESSIONS} sessions → ${fmt(delivered)} messages delivered (${fmt((delivered / total) * published)}/s), ${fmt(missing)} missing, ${ended} streams ended early; ` +
-    `service CPU ${serverCpu}% of a core (${usPerMessage.toFixed(1)} µs per message delivered), peak RSS ${peakRss.toFixed(0)} MB; clients CPU ${clientCpu}% (${all.length} processes)`;
+    `${fmt(total)} lines at ${fmt(published)}/s over ${SESSIONS} sessions → ${fmt(delivered)} messages delivered (${fmt((delivered / total) * published)}/s), ${fmt(missing)} missing; ` +
+    `service CPU ${serverCpu}% of a core (${usPerMessage.toFixed(1)} µs per message delivered), peak RSS ${peakRss.toFixed(0)} MB; clients CPU ${clientCpu}% (${all.length} processes)` +
+    (missing > 0 || lost.any ? `\n${lost.text}` : "");
   return { byTransport, hub, broker, published, perSecond: (delivered / total) * published, missing, peakRss, serverCpu, usPerMessage, clientCpu, summary };
 }
