@@ -35,11 +35,30 @@ describe("sequence numbers", () => {
     expect(h.append(line(1, "last")).seq).toBe(13);
   });
 
-  test("restart at 1 once a session's buffer has expired", () => {
+  test("go on where they stopped once a session's buffer has expired", () => {
     const { h, clock } = hub();
     h.append(line(1, "a"));
+    h.append(line(1, "b"));
     clock.advance(60_000);
-    expect(h.append(line(1, "b")).seq).toBe(1);
+    expect(h.append(line(1, "c")).seq).toBe(3);
+  });
+
+  test("a client resuming with its last number after a long quiet gets every new line, even when they outnumber it", async () => {
+    const { h, clock } = hub({ maxLines: 50 });
+    for (let i = 1; i <= 3; i++) h.append(line(1, `old${i}`));
+    clock.advance(60_000);
+    h.sweep();
+    for (let i = 1; i <= 5; i++) h.append(line(1, `new${i}`));
+    const got = await drain(h.subscribe(1, 3), 5);
+    expect(got.map((l) => [l.seq, l.message])).toEqual([4, 5, 6, 7, 8].map((seq, i) => [seq, `new${i + 1}`]));
+  });
+
+  test("only the last rememberedSessions forgotten sessions are remembered; an older one starts again at 1", () => {
+    const { h, clock } = hub({ rememberedSessions: 2 });
+    for (const id of [1, 2, 3]) h.append(line(id, "a"));
+    clock.advance(60_000);
+    h.sweep();
+    expect([1, 2, 3].map((id) => h.append(line(id, "b")).seq)).toEqual([1, 2, 2]);
   });
 });
 

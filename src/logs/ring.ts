@@ -1,23 +1,27 @@
 /**
  * One session's buffer: the last `capacity` lines in a ring, each numbered
- * with the session's next sequence number (1, 2, 3, …; the numbering lives
- * as long as the ring). Pure; the hub decides when a ring is created,
- * trimmed and forgotten, and keeps the totals.
+ * with the session's next sequence number (1, 2, 3, …, or from `startAt`
+ * when the hub remembers where an earlier ring of the session stopped).
+ * Pure; the hub decides when a ring is created, trimmed and forgotten, and
+ * keeps the totals.
  */
 import { lineBytes, type LogLine } from "./line.ts";
 
 export class SessionRing {
   private readonly slots: (LogLine | undefined)[] = [];
   /** Oldest buffered sequence number; equals nextSeq when empty. */
-  private firstSeq = 1;
-  private nextSeq = 1;
+  private firstSeq: number;
+  private nextSeq: number;
   /** Estimated bytes of the buffered lines. */
   bytes = 0;
 
   constructor(
     readonly sessionId: number,
     private readonly capacity: number,
-  ) {}
+    startAt = 1,
+  ) {
+    this.firstSeq = this.nextSeq = startAt;
+  }
 
   /** Lines buffered now. */
   get size(): number {
@@ -62,8 +66,9 @@ export class SessionRing {
   /**
    * The buffered lines after `afterSeq` (0 = all of them). An `afterSeq`
    * beyond the newest line comes from an earlier life of the buffer (a
-   * restart, or a TTL expiry): then every buffered line is returned, so the
-   * client gets duplicates rather than a gap.
+   * restart of the process, or a ring the hub no longer remembers): then
+   * every buffered line is returned, so the client gets duplicates rather
+   * than a gap.
    */
   after(afterSeq: number): LogLine[] {
     const newest = this.nextSeq - 1;
