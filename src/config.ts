@@ -81,14 +81,12 @@ export const SETTINGS = {
   queueName: { env: "QUEUE_NAME", default: "processor-events", help: "event queue (its dead-letter queue is <name>-dlq)", schema: nonEmpty },
   queueType: { env: "QUEUE_TYPE", default: "classic", help: "type when the event queue is created: classic (as deployed) or quorum", schema: v.picklist(["classic", "quorum"], "must be classic or quorum") },
   externalExchange: { env: "EXTERNAL_EXCHANGE", default: "external", help: "topic exchange for derived events", schema: nonEmpty },
-  // 256: enough unacked messages to keep every pool connection busy through a
-  // broker round trip (RabbitMQ advises 100-300 for throughput), small enough
-  // that a drain on SIGTERM finishes well within 30 s.
   // 1024: the window bounds the rate (a message waits for its group's statement
   // and commit; a bigger window makes bigger groups, fewer transactions):
   // bench:events on 2 cores, 256 -> ~10,500 events/s, 1024 -> ~18,000, 2048
-  // no faster and more single acks (docs/performance.md). Its memory cost is
-  // the maxMessageBytes bound below.
+  // no faster and more single acks (docs/performance.md). A drain on SIGTERM
+  // still finishes well within 30 s (1,024 messages at that rate: ~0.1 s).
+  // Its memory cost is the maxMessageBytes bound below.
   prefetch: { env: "PREFETCH", default: "1024", help: "unacked event messages in flight (1 = the deployed services' design)", schema: int(1, 65535) },
   maxRetries: { env: "MAX_RETRIES", default: "5", help: "attempts after a message's own transient failure before it is dead-lettered", schema: int(0, 100) },
   // 5 s: a message that overtook its predecessor (another replica, a

@@ -3,6 +3,8 @@
  * since the last time, and gauges read from the hub and the queue.
  */
 import type { Logger } from "../log.ts";
+import { OncePer } from "../util/rate-limit.ts";
+import { systemClock, type Clock } from "../util/time.ts";
 import type { LogHubStats } from "../logs/hub.ts";
 import type { Metrics } from "../metrics.ts";
 import type { IntakeCounts } from "./line-intake.ts";
@@ -33,26 +35,26 @@ const FULL_WARN_EVERY_MS = 60_000;
  * minute while it lasts.
  */
 export class QueueDepthWatch {
-  private lastWarnAt = -Infinity;
-  private fullSinceWarn = 0;
+  private readonly fullWarn: OncePer;
 
   constructor(
     private readonly maxLength: number,
     private readonly log: Logger,
-  ) {}
+    clock: Clock = systemClock,
+  ) {
+    this.fullWarn = new OncePer(FULL_WARN_EVERY_MS, clock);
+  }
 
-  observe(metrics: Metrics | undefined, depth: number | undefined, now: number): void {
+  observe(metrics: Metrics | undefined, depth: number | undefined): void {
     if (depth === undefined) return;
     metrics?.set("manman_log_queue_lines", "log lines the broker holds for this process, not yet sent to it (LOG_QUEUE_MAX_LENGTH at most)", depth);
     if (depth < this.maxLength) return;
     metrics?.inc("manman_log_queue_full_total", "once-a-second checks that found this process's log queue holding LOG_QUEUE_MAX_LENGTH lines: the broker was dropping its oldest lines");
-    this.fullSinceWarn++;
-    if (now - this.lastWarnAt < FULL_WARN_EVERY_MS) return;
+    const { allowed, suppressed } = this.fullWarn.take("full");
+    if (!allowed) return;
     this.log.warn("the broker holds LOG_QUEUE_MAX_LENGTH log lines for this process and drops the oldest for each new one: this process is not keeping up with the lines", {
       queue_lines: depth,
-      full_checks: this.fullSinceWarn,
+      full_checks: suppressed + 1,
     });
-    this.lastWarnAt = now;
-    this.fullSinceWarn = 0;
   }
 }

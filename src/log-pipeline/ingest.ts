@@ -77,7 +77,7 @@ export async function startLogIngest(options: LogIngestOptions): Promise<LogInge
     readingDepth = true;
     void queue
       .depth()
-      .then((depth) => depthWatch.observe(metrics, depth, Date.now()))
+      .then((depth) => depthWatch.observe(metrics, depth))
       .finally(() => (readingDepth = false));
   };
 
